@@ -1,0 +1,456 @@
+package org.jettyitk;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletionException;
+import java.util.stream.Stream;
+
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.annotation.ManagedAttribute;
+import org.eclipse.jetty.util.annotation.ManagedObject;
+import org.jettyitk.internal.front.FrontExchanges;
+import org.jettyitk.internal.front.HostTable;
+import org.jettyitk.internal.front.PoolBusyException;
+import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.front.WorkerLauncher;
+import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.IdentityResolver;
+import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.worker.WorkerArguments;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * <p>The front of jetty-itk: maps each request's virtual host to a {@link VirtualHost} and forwards the request,
+ * asynchronously and streaming both bodies, to a worker process running as that vhost's Unix identity.</p>
+ * <pre>{@code
+ * ItkHandler itk = new ItkHandler();
+ * VirtualHost alice = new VirtualHost("alice");
+ * alice.setHostNames("alice.example.com");
+ * alice.setUser("41001");
+ * alice.setGroup("41001");
+ * alice.setApp("/srv/alice/www");
+ * itk.addVirtualHost(alice);
+ * server.setHandler(itk);
+ * }</pre>
+ * <p>Host matching is case-insensitive, ignores the port and one trailing dot, and knows exact names and
+ * {@code *.domain} wildcards; an absolute-form request target wins over {@code Host}, as in Jetty. A request for
+ * a host no vhost serves goes to the {@link #setDefaultVirtualHost(String) default vhost} if one is set, else to
+ * the wrapped handler if there is one, else gets a 404.</p>
+ * <p>All configuration is checked by {@link #start()}: an unknown user or group, uid or gid 0, an id outside
+ * {@link #setMinId(int) minId}..{@link #setMaxId(int) maxId}, a duplicate host name or a vhost without user
+ * or app fails the start with a message naming the vhost.</p>
+ */
+@ManagedObject("Forwards each virtual host to workers running as its own Unix user")
+public class ItkHandler extends Handler.Wrapper
+{
+    private static final Logger LOG = LoggerFactory.getLogger(ItkHandler.class);
+    public static final Duration DEFAULT_SPAWN_TIMEOUT = Duration.ofSeconds(30);
+    public static final List<String> DEFAULT_WORKER_JVM_OPTIONS = List.of(
+        "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto");
+    /** Seconds a client is told to wait when a vhost cannot take its request now. */
+    public static final int RETRY_AFTER_SECONDS = 2;
+
+    private final List<VirtualHost> virtualHosts = new ArrayList<>();
+    private final Map<VirtualHost, WorkerPool> pools = new HashMap<>();
+    private HostTable<WorkerPool> hostTable = new HostTable<>();
+    private WorkerPool defaultPool;
+    private String defaultVirtualHost;
+    private int minId = IdentityResolver.DEFAULT_MIN_ID;
+    private int maxId = IdentityResolver.DEFAULT_MAX_ID;
+    private String javaCommand;
+    private List<String> workerJvmOptions = DEFAULT_WORKER_JVM_OPTIONS;
+    private String workerClassPath;
+    private boolean useSetpriv = true;
+    private Path workDirectory;
+    private Path createdWorkDirectory;
+    private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
+    private int maxWorkersPerVirtualHost = WorkerPool.DEFAULT_MAX_WORKERS;
+    private WorkerLauncher launcher;
+    private HTTP2Client client;
+
+    public ItkHandler()
+    {
+        this(null);
+    }
+
+    public ItkHandler(Handler next)
+    {
+        super(next);
+    }
+
+    public void addVirtualHost(VirtualHost virtualHost)
+    {
+        if (isStarted())
+            throw new IllegalStateException("cannot add a vhost to a started " + this);
+        virtualHosts.add(virtualHost);
+    }
+
+    public void setVirtualHosts(List<VirtualHost> virtualHosts)
+    {
+        if (isStarted())
+            throw new IllegalStateException("cannot set vhosts of a started " + this);
+        this.virtualHosts.clear();
+        this.virtualHosts.addAll(virtualHosts);
+    }
+
+    public List<VirtualHost> getVirtualHosts()
+    {
+        return List.copyOf(virtualHosts);
+    }
+
+    @ManagedAttribute("The vhost that serves hosts no vhost names, or null")
+    public String getDefaultVirtualHost()
+    {
+        return defaultVirtualHost;
+    }
+
+    public void setDefaultVirtualHost(String name)
+    {
+        this.defaultVirtualHost = name;
+    }
+
+    @ManagedAttribute("Lowest uid or gid a vhost may use")
+    public int getMinId()
+    {
+        return minId;
+    }
+
+    public void setMinId(int minId)
+    {
+        this.minId = minId;
+    }
+
+    @ManagedAttribute("Highest uid or gid a vhost may use")
+    public int getMaxId()
+    {
+        return maxId;
+    }
+
+    public void setMaxId(int maxId)
+    {
+        this.maxId = maxId;
+    }
+
+    @ManagedAttribute("The java binary of the workers; null for the front's")
+    public String getJavaCommand()
+    {
+        return javaCommand;
+    }
+
+    public void setJavaCommand(String javaCommand)
+    {
+        this.javaCommand = javaCommand;
+    }
+
+    @ManagedAttribute("Options of the worker JVMs")
+    public List<String> getWorkerJvmOptions()
+    {
+        return workerJvmOptions;
+    }
+
+    public void setWorkerJvmOptions(List<String> options)
+    {
+        this.workerJvmOptions = List.copyOf(options);
+    }
+
+    /**
+     * @param options space-separated worker JVM options, as a Jetty XML property would give them
+     */
+    public void setWorkerJvmOptionString(String options)
+    {
+        setWorkerJvmOptions(options.isBlank() ? List.of() : List.of(options.trim().split("\\s+")));
+    }
+
+    @ManagedAttribute("Class path of the worker JVMs; null for the front's")
+    public String getWorkerClassPath()
+    {
+        return workerClassPath;
+    }
+
+    public void setWorkerClassPath(String workerClassPath)
+    {
+        this.workerClassPath = workerClassPath;
+    }
+
+    @ManagedAttribute("Whether workers are exec'd through setpriv, so they never run as root")
+    public boolean isUseSetpriv()
+    {
+        return useSetpriv;
+    }
+
+    public void setUseSetpriv(boolean useSetpriv)
+    {
+        this.useSetpriv = useSetpriv;
+    }
+
+    @ManagedAttribute("Directory holding the workers' home and temporary directories; null for a new temporary one")
+    public Path getWorkDirectory()
+    {
+        return workDirectory;
+    }
+
+    public void setWorkDirectory(Path workDirectory)
+    {
+        this.workDirectory = workDirectory;
+    }
+
+    @ManagedAttribute("Longest wait for a new worker to be ready, in ms")
+    public long getSpawnTimeoutMillis()
+    {
+        return spawnTimeout.toMillis();
+    }
+
+    public void setSpawnTimeoutMillis(long millis)
+    {
+        if (millis <= 0)
+            throw new IllegalArgumentException("spawn timeout must be > 0: " + millis);
+        this.spawnTimeout = Duration.ofMillis(millis);
+    }
+
+    @ManagedAttribute("Most workers per vhost")
+    public int getMaxWorkersPerVirtualHost()
+    {
+        return maxWorkersPerVirtualHost;
+    }
+
+    public void setMaxWorkersPerVirtualHost(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxWorkersPerVirtualHost < 1: " + max);
+        this.maxWorkersPerVirtualHost = max;
+    }
+
+    /**
+     * @param launcher how workers are started; null for a {@link ProcessWorkerLauncher} from this handler's settings
+     */
+    public void setWorkerLauncher(WorkerLauncher launcher)
+    {
+        this.launcher = launcher;
+    }
+
+    /**
+     * @param virtualHost a configured vhost
+     * @return its pool, or null before start
+     */
+    public WorkerPool getWorkerPool(VirtualHost virtualHost)
+    {
+        return pools.get(virtualHost);
+    }
+
+    @Override
+    protected void doStart() throws Exception
+    {
+        Map<VirtualHost, Identity> identities = resolveIdentities();
+        Path work = prepareWorkDirectory();
+        WorkerLauncher launcher = this.launcher != null ? this.launcher : newLauncher(work);
+        client = newClient();
+        addBean(client, true);
+
+        HostTable<WorkerPool> table = new HostTable<>();
+        for (VirtualHost virtualHost : virtualHosts)
+        {
+            Identity identity = identities.get(virtualHost);
+            Path home = prepareWorkerDirectory(work, virtualHost, identity);
+            WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask());
+            WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, launcher, client, getServer().getScheduler(), spawnTimeout);
+            pool.setMaxWorkers(maxWorkersPerVirtualHost);
+            pools.put(virtualHost, pool);
+            addBean(pool, true);
+            for (String hostName : virtualHost.getHostNames())
+            {
+                table.put(hostName, pool);
+            }
+            if (virtualHost.getName().equals(defaultVirtualHost))
+                defaultPool = pool;
+        }
+        hostTable = table;
+        super.doStart();
+    }
+
+    private Map<VirtualHost, Identity> resolveIdentities() throws IOException
+    {
+        IdentityResolver resolver = new IdentityResolver(Posix.get());
+        resolver.setMinId(minId);
+        resolver.setMaxId(maxId);
+        Map<VirtualHost, Identity> identities = new HashMap<>();
+        Map<String, String> names = new HashMap<>();
+        HostTable<String> hosts = new HostTable<>();
+        for (VirtualHost virtualHost : virtualHosts)
+        {
+            String name = virtualHost.getName();
+            if (name == null)
+                throw new IllegalStateException("a vhost has neither a name nor a host name: " + virtualHost);
+            if (names.putIfAbsent(name, name) != null)
+                throw new IllegalStateException("vhost '" + name + "': duplicate vhost name");
+            if (virtualHost.getHostNames().isEmpty())
+                throw new IllegalStateException("vhost '" + name + "': no host name");
+            if (virtualHost.getApp() == null || virtualHost.getApp().isBlank())
+                throw new IllegalStateException("vhost '" + name + "': no app");
+            for (String hostName : virtualHost.getHostNames())
+            {
+                String previous;
+                try
+                {
+                    previous = hosts.put(hostName, name);
+                }
+                catch (IllegalArgumentException x)
+                {
+                    throw new IllegalStateException("vhost '" + name + "': " + x.getMessage(), x);
+                }
+                if (previous != null)
+                    throw new IllegalStateException("vhost '" + name + "': duplicate host name '" + hostName + "', already in vhost '" + previous + "'");
+            }
+            try
+            {
+                identities.put(virtualHost, resolver.resolve(name, virtualHost.getUser(), virtualHost.getGroup(), virtualHost.getGroups()));
+            }
+            catch (IllegalArgumentException x)
+            {
+                throw new IllegalStateException(x.getMessage(), x);
+            }
+        }
+        if (defaultVirtualHost != null && !names.containsKey(defaultVirtualHost))
+            throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
+        return identities;
+    }
+
+    private Path prepareWorkDirectory() throws IOException
+    {
+        if (workDirectory != null)
+        {
+            Files.createDirectories(workDirectory);
+            return workDirectory;
+        }
+        createdWorkDirectory = Files.createTempDirectory("jetty-itk-");
+        // Tenants may traverse it to reach their own directory, but not list or write it.
+        Files.setPosixFilePermissions(createdWorkDirectory, PosixFilePermissions.fromString("rwx--x--x"));
+        return createdWorkDirectory;
+    }
+
+    private static Path prepareWorkerDirectory(Path work, VirtualHost virtualHost, Identity identity) throws IOException
+    {
+        Path home = work.resolve("vhost-" + virtualHost.getName().replaceAll("[^A-Za-z0-9._-]", "_"));
+        Path tmp = home.resolve("tmp");
+        Files.createDirectories(tmp);
+        for (Path path : List.of(home, tmp))
+        {
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rwx------"));
+            Files.setAttribute(path, "unix:uid", identity.uid());
+            Files.setAttribute(path, "unix:gid", identity.gid());
+        }
+        return home;
+    }
+
+    private WorkerLauncher newLauncher(Path work) throws IOException
+    {
+        String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse("java");
+        String classPath = workerClassPath != null ? workerClassPath : WorkerClassPath.readableByAll(System.getProperty("java.class.path"), work);
+        return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv);
+    }
+
+    private HTTP2Client newClient()
+    {
+        HTTP2Client client = new HTTP2Client();
+        client.setExecutor(getServer().getThreadPool());
+        client.setScheduler(getServer().getScheduler());
+        client.setByteBufferPool(getServer().getByteBufferPool());
+        FrontExchanges.configureClient(client);
+        return client;
+    }
+
+    @Override
+    protected void doStop() throws Exception
+    {
+        super.doStop();
+        for (WorkerPool pool : pools.values())
+        {
+            removeBean(pool);
+        }
+        pools.clear();
+        removeBean(client);
+        client = null;
+        hostTable = new HostTable<>();
+        defaultPool = null;
+        if (createdWorkDirectory != null)
+        {
+            deleteTree(createdWorkDirectory);
+            createdWorkDirectory = null;
+        }
+    }
+
+    private static void deleteTree(Path root)
+    {
+        try (Stream<Path> tree = Files.walk(root))
+        {
+            for (Path path : tree.sorted(Comparator.reverseOrder()).toList())
+            {
+                Files.deleteIfExists(path);
+            }
+        }
+        catch (IOException x)
+        {
+            LOG.warn("cannot delete work directory {}", root, x);
+        }
+    }
+
+    @Override
+    public boolean handle(Request request, Response response, Callback callback) throws Exception
+    {
+        WorkerPool matched = hostTable.get(request.getHttpURI().getHost());
+        WorkerPool pool = matched != null ? matched : defaultPool;
+        if (pool == null)
+        {
+            Handler next = getHandler();
+            if (next != null)
+                return next.handle(request, response, callback);
+            Response.writeError(request, response, callback, HttpStatus.NOT_FOUND_404, "No such virtual host");
+            return true;
+        }
+        pool.acquire().whenComplete((worker, failure) ->
+        {
+            if (failure == null)
+                FrontExchanges.forward(worker, request, response, callback);
+            else
+                onUnavailable(pool, request, response, callback, failure);
+        });
+        return true;
+    }
+
+    private void onUnavailable(WorkerPool pool, Request request, Response response, Callback callback, Throwable failure)
+    {
+        Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
+        if (!(cause instanceof PoolBusyException))
+            LOG.warn("vhost {} unavailable: {}", pool.getName(), cause.toString());
+        response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(RETRY_AFTER_SECONDS));
+        Response.writeError(request, response, callback, HttpStatus.SERVICE_UNAVAILABLE_503, "Service Unavailable: " + pool.getName());
+    }
+
+    @Override
+    public void dump(Appendable out, String indent) throws IOException
+    {
+        dumpObjects(out, indent, new org.eclipse.jetty.util.component.DumpableCollection("vhosts", virtualHosts));
+    }
+
+    @Override
+    public String toString()
+    {
+        return "%s@%x[vhosts=%d,default=%s,ids=%d..%d,%s]".formatted(getClass().getSimpleName(), hashCode(), virtualHosts.size(), defaultVirtualHost, minId, maxId, getState());
+    }
+}

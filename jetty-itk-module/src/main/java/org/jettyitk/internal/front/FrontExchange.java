@@ -1,0 +1,384 @@
+package org.jettyitk.internal.front;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Locale;
+import java.util.Set;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http.HttpURI;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.http.MetaData;
+import org.eclipse.jetty.http.Trailers;
+import org.eclipse.jetty.http2.ErrorCode;
+import org.eclipse.jetty.http2.api.Stream;
+import org.eclipse.jetty.http2.frames.DataFrame;
+import org.eclipse.jetty.http2.frames.HeadersFrame;
+import org.eclipse.jetty.http2.frames.ResetFrame;
+import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.BufferUtil;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Promise;
+import org.jettyitk.internal.pipe.ConnectionFacts;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * <p>One request forwarded from a client to a worker, and its response back, as one HTTP/2 stream.</p>
+ * <p>The four legs, as in the debug logs:</p>
+ * <pre>
+ *   C2F client to front   Jetty's Request, read with read()/demand()
+ *   F2W front to worker   HEADERS, DATA and trailer HEADERS on the stream, written only after the previous
+ *                         write succeeded (back-pressure from the worker's flow-control window)
+ *   W2F worker to front   response HEADERS, DATA and trailers, demanded one at a time
+ *   F2C front to client   Jetty's Response, the next DATA demanded only once the previous write succeeded,
+ *                         so a slow client stalls its own stream's window and nothing else
+ * </pre>
+ * <p>Failures (DESIGN: failure policy): a worker that dies, resets or sends malformed output gets a 502 if the
+ * response is not committed, else the client's stream is aborted; a client that goes away cancels the worker's
+ * stream. Everything the worker sends is checked again here: status range, header names and values.</p>
+ * <p>{@code Expect: 100-continue}: the client's body is read only once the worker answered 100 (Jetty then
+ * sends the client its own 100), so a worker that rejects the request never makes the client upload.</p>
+ */
+class FrontExchange implements Stream.Listener
+{
+    private static final Logger LOG = LoggerFactory.getLogger(FrontExchange.class);
+    /** Hop-by-hop and routing headers that are never forwarded, in either direction. */
+    private static final Set<String> HOP_BY_HOP = Set.of(
+        "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host",
+        "http2-settings", "proxy-authenticate", "proxy-authorization");
+
+    private final Worker worker;
+    private final Request request;
+    private final Response response;
+    private final Callback callback;
+    private final AtomicBoolean done = new AtomicBoolean();
+    private final boolean expectContinue;
+    private volatile Stream stream;
+    private volatile HttpFields responseTrailers;
+    private boolean requestContentStarted;
+
+    FrontExchange(Worker worker, Request request, Response response, Callback callback)
+    {
+        this.worker = worker;
+        this.request = request;
+        this.response = response;
+        this.callback = callback;
+        this.expectContinue = request.getHeaders().contains(HttpHeader.EXPECT, HttpHeaderValue.CONTINUE.asString());
+    }
+
+    void start()
+    {
+        boolean hasContent = hasRequestContent();
+        MetaData.Request metaData = clientToFrontRequest();
+        HeadersFrame headers = new HeadersFrame(metaData, null, !hasContent);
+        request.addFailureListener(this::onClientFailure);
+        worker.newStream(headers, new Promise<>()
+        {
+            @Override
+            public void succeeded(Stream result)
+            {
+                stream = result;
+                if (LOG.isDebugEnabled())
+                    LOG.debug("F2W #{} {} {}", result.getId(), metaData.getMethod(), metaData.getHttpURI());
+                if (hasContent && !expectContinue)
+                    startRequestContent();
+            }
+
+            @Override
+            public void failed(Throwable x)
+            {
+                fail(x);
+            }
+        }, this);
+    }
+
+    private boolean hasRequestContent()
+    {
+        long length = request.getLength();
+        if (length > 0)
+            return true;
+        if (length == 0)
+            return false;
+        // HTTP/1 without Content-Length and without Transfer-Encoding has no body; HTTP/2 and HTTP/3 may.
+        HttpVersion version = request.getConnectionMetaData().getHttpVersion();
+        return version.getVersion() >= 20 || request.getHeaders().contains(HttpHeader.TRANSFER_ENCODING);
+    }
+
+    private MetaData.Request clientToFrontRequest()
+    {
+        HttpURI clientUri = request.getHttpURI();
+        HttpURI uri = HttpURI.build()
+            .scheme(clientUri.getScheme())
+            .host(clientUri.getHost())
+            .port(clientUri.getPort())
+            .pathQuery(clientUri.getPathQuery());
+        HttpFields.Mutable fields = HttpFields.build(request.getHeaders().size() + 1);
+        for (HttpField field : request.getHeaders())
+        {
+            String name = field.getLowerCaseName();
+            if (isHopByHop(name) || isForwarding(name))
+                continue;
+            fields.add(field);
+        }
+        if (request.getHeaders().contains(HttpHeader.TE, "trailers"))
+            fields.add(HttpHeader.TE, "trailers");
+        ConnectionFacts facts = ConnectionFacts.of(request.getConnectionMetaData().getRemoteSocketAddress(),
+            request.getConnectionMetaData().getLocalSocketAddress(), request.isSecure(),
+            request.getConnectionMetaData().getProtocol());
+        fields.put(ConnectionFacts.HEADER, facts.format());
+        return new MetaData.Request(request.getMethod(), uri.asImmutable(), HttpVersion.HTTP_2, fields, request.getLength());
+    }
+
+    private static boolean isHopByHop(String lowerCaseName)
+    {
+        return HOP_BY_HOP.contains(lowerCaseName);
+    }
+
+    private static boolean isForwarding(String lowerCaseName)
+    {
+        // A client must not choose the address, scheme or host the tenant sees: the facts header says it all.
+        return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
+            lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT));
+    }
+
+    private void startRequestContent()
+    {
+        synchronized (this)
+        {
+            if (requestContentStarted)
+                return;
+            requestContentStarted = true;
+        }
+        readRequestContent();
+    }
+
+    private void readRequestContent()
+    {
+        while (!done.get())
+        {
+            Content.Chunk chunk = request.read();
+            if (chunk == null)
+            {
+                request.demand(this::readRequestContent);
+                return;
+            }
+            if (Content.Chunk.isFailure(chunk))
+            {
+                fail(chunk.getFailure());
+                return;
+            }
+            if (chunk instanceof Trailers trailers)
+            {
+                MetaData metaData = new MetaData(HttpVersion.HTTP_2, trailers.getTrailers());
+                stream.headers(new HeadersFrame(stream.getId(), metaData, null, true), Callback.from(chunk::release, this::fail));
+                return;
+            }
+            ByteBuffer buffer = chunk.getByteBuffer();
+            boolean last = chunk.isLast();
+            if (!buffer.hasRemaining() && !last)
+            {
+                chunk.release();
+                continue;
+            }
+            stream.data(new DataFrame(stream.getId(), buffer, last), Callback.from(() ->
+            {
+                chunk.release();
+                if (!last)
+                    readRequestContent();
+            }, x ->
+            {
+                chunk.release();
+                fail(x);
+            }));
+            return;
+        }
+    }
+
+    @Override
+    public void onHeaders(Stream stream, HeadersFrame frame)
+    {
+        MetaData metaData = frame.getMetaData();
+        if (metaData.isResponse())
+            onWorkerResponse(stream, (MetaData.Response)metaData, frame.isEndStream());
+        else if (!metaData.isRequest() && frame.isEndStream())
+            onWorkerTrailers(metaData.getHttpFields());
+        else
+            onWorkerViolation("W2F #" + stream.getId() + " unexpected HEADERS " + metaData);
+    }
+
+    private void onWorkerResponse(Stream stream, MetaData.Response metaData, boolean endStream)
+    {
+        int status = metaData.getStatus();
+        String violation = WorkerOutputRules.checkResponse(status, metaData.getHttpFields());
+        if (violation != null)
+        {
+            onWorkerViolation("W2F #" + stream.getId() + " " + violation);
+            return;
+        }
+        if (HttpStatus.isInterim(status))
+        {
+            onWorkerInterimResponse(status, metaData.getHttpFields(), endStream);
+            return;
+        }
+        if (LOG.isDebugEnabled())
+            LOG.debug("W2F #{} {} endStream={}", stream.getId(), status, endStream);
+        response.setStatus(status);
+        HttpFields.Mutable headers = response.getHeaders();
+        for (HttpField field : metaData.getHttpFields())
+        {
+            if (!isHopByHop(field.getLowerCaseName()))
+                headers.add(field);
+        }
+        response.setTrailersSupplier(() -> responseTrailers);
+        if (expectContinue && !requestContentStarted && hasRequestContent())
+        {
+            // The worker answered without asking for the body: the client's connection cannot be reused for it.
+            headers.put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE);
+        }
+        if (endStream)
+            response.write(true, BufferUtil.EMPTY_BUFFER, Callback.from(this::succeed, this::fail));
+        else
+            stream.demand();
+    }
+
+    private void onWorkerInterimResponse(int status, HttpFields fields, boolean endStream)
+    {
+        if (endStream)
+        {
+            onWorkerViolation("W2F #" + stream.getId() + " interim status " + status + " ends the stream");
+            return;
+        }
+        if (status == HttpStatus.CONTINUE_100)
+        {
+            if (expectContinue)
+                startRequestContent();
+            return;
+        }
+        // Other interim responses (103 Early Hints) go to the client as they are.
+        response.writeInterim(status, fields);
+    }
+
+    private void onWorkerTrailers(HttpFields trailers)
+    {
+        String violation = WorkerOutputRules.checkFields(trailers);
+        if (violation != null)
+        {
+            onWorkerViolation("W2F trailers " + violation);
+            return;
+        }
+        // The trailers are written when the end of stream, queued behind them, is read in onDataAvailable().
+        responseTrailers = trailers;
+    }
+
+    @Override
+    public void onDataAvailable(Stream stream)
+    {
+        while (!done.get())
+        {
+            Stream.Data data = stream.readData();
+            if (data == null)
+            {
+                stream.demand();
+                return;
+            }
+            DataFrame frame = data.frame();
+            boolean last = frame.isEndStream();
+            ByteBuffer buffer = frame.getByteBuffer();
+            if (!buffer.hasRemaining() && !last)
+            {
+                data.release();
+                continue;
+            }
+            response.write(last, buffer, Callback.from(() ->
+            {
+                data.release();
+                if (last)
+                    succeed();
+                else
+                    stream.demand();
+            }, x ->
+            {
+                data.release();
+                fail(x);
+            }));
+            return;
+        }
+    }
+
+    @Override
+    public void onReset(Stream stream, ResetFrame frame, Callback callback)
+    {
+        fail(new IOException("W2F #" + stream.getId() + " reset: " + ErrorCode.toString(frame.getError(), "unknown")));
+        callback.succeeded();
+    }
+
+    @Override
+    public void onFailure(Stream stream, int error, String reason, Throwable failure, Callback callback)
+    {
+        fail(failure != null ? failure : new IOException("W2F #" + stream.getId() + " failed: " + reason));
+        callback.succeeded();
+    }
+
+    private void onClientFailure(Throwable failure)
+    {
+        // The client went away: cancel the worker's stream and write nothing more.
+        if (LOG.isDebugEnabled())
+            LOG.debug("C2F failure on {}", this, failure);
+        if (done.compareAndSet(false, true))
+        {
+            cancelStream();
+            worker.onExchangeComplete(this);
+        }
+    }
+
+    private void onWorkerViolation(String violation)
+    {
+        worker.onProtocolViolation(violation);
+        fail(new ItkProtocolException(violation));
+    }
+
+    private void succeed()
+    {
+        if (done.compareAndSet(false, true))
+        {
+            worker.onExchangeComplete(this);
+            callback.succeeded();
+        }
+    }
+
+    void fail(Throwable failure)
+    {
+        if (!done.compareAndSet(false, true))
+            return;
+        if (LOG.isDebugEnabled())
+            LOG.debug("failed {}", this, failure);
+        cancelStream();
+        worker.onExchangeComplete(this);
+        if (response.isCommitted())
+            callback.failed(failure);
+        else
+            Response.writeError(request, response, callback, HttpStatus.BAD_GATEWAY_502, "Bad Gateway: worker failed");
+    }
+
+    private void cancelStream()
+    {
+        Stream stream = this.stream;
+        if (stream != null && !stream.isClosed())
+            stream.reset(new ResetFrame(stream.getId(), ErrorCode.CANCEL_STREAM_ERROR.code), Callback.NOOP);
+    }
+
+    @Override
+    public String toString()
+    {
+        Stream stream = this.stream;
+        return "%s@%x[#%s %s %s]".formatted(getClass().getSimpleName(), hashCode(), stream == null ? "-" : stream.getId(), request.getMethod(), request.getHttpURI());
+    }
+}

@@ -1,0 +1,48 @@
+package org.jettyitk.internal.front;
+
+import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.util.Callback;
+
+/**
+ * <p>The front's entry points into forwarding: the HTTP/2 client limits that bound what a worker can make the
+ * front hold, and the start of one {@link FrontExchange}.</p>
+ */
+public final class FrontExchanges
+{
+    /** Largest HTTP/2 frame a worker may send (the protocol's minimum maximum). */
+    public static final int MAX_FRAME_SIZE = 16 * 1024;
+    /** Largest response header block a worker may send, decoded. */
+    public static final int MAX_RESPONSE_HEADERS_SIZE = 64 * 1024;
+    /** Largest HPACK dynamic table the front keeps for a worker. */
+    public static final int MAX_DECODER_TABLE_CAPACITY = 4096;
+    /** Flow-control windows the front gives a worker's responses: what a slow client can leave buffered. */
+    public static final int STREAM_RECV_WINDOW = 1024 * 1024;
+    public static final int SESSION_RECV_WINDOW = 16 * 1024 * 1024;
+    public static final int MAX_SETTINGS_KEYS = 16;
+
+    private FrontExchanges()
+    {
+    }
+
+    public static void configureClient(HTTP2Client client)
+    {
+        client.setMaxFrameSize(MAX_FRAME_SIZE);
+        client.setMaxResponseHeadersSize(MAX_RESPONSE_HEADERS_SIZE);
+        client.setMaxDecoderTableCapacity(MAX_DECODER_TABLE_CAPACITY);
+        client.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
+        client.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
+        client.setMaxSettingsKeys(MAX_SETTINGS_KEYS);
+        client.setMaxConcurrentPushedStreams(0);
+        client.setUseALPN(false);
+    }
+
+    /**
+     * Forwards one request to a ready worker; the callback completes when the response has been written.
+     */
+    public static void forward(Worker worker, Request request, Response response, Callback callback)
+    {
+        new FrontExchange(worker, request, response, callback).start();
+    }
+}

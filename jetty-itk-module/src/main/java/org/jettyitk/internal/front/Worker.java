@@ -1,0 +1,379 @@
+package org.jettyitk.internal.front;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import org.eclipse.jetty.http2.ErrorCode;
+import org.eclipse.jetty.http2.api.Session;
+import org.eclipse.jetty.http2.api.Stream;
+import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.http2.frames.GoAwayFrame;
+import org.eclipse.jetty.http2.frames.HeadersFrame;
+import org.eclipse.jetty.http2.frames.SettingsFrame;
+import org.eclipse.jetty.util.Callback;
+import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.component.Dumpable;
+import org.eclipse.jetty.util.thread.Scheduler;
+import org.jettyitk.internal.pipe.PipeEndPoint;
+import org.jettyitk.internal.pipe.PipeTransport;
+import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.PrivilegeDrop;
+import org.jettyitk.internal.worker.WorkerMain;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * <p>The front's side of one worker process: the process, its pipe {@link PipeEndPoint}, the HTTP/2 session
+ * over it, and the exchanges in flight.</p>
+ * <pre>
+ *   SPAWNING ──SETTINGS received──▶ READY ──stop()──▶ STOPPING ──exit──▶ EXITED
+ *      │                              │
+ *      └──exit, timeout, violation────┴──────────────kill──────────────▶ EXITED
+ * </pre>
+ * <p>Every exit is classified (status or signal, expected or not) and logged with vhost, pid, uid and lifetime.
+ * When the process exits, every exchange still in flight fails (502, or an aborted client stream when already
+ * committed), and the pool is told so that the next request gets a fresh worker.</p>
+ */
+public class Worker implements Dumpable
+{
+    private static final Logger LOG = LoggerFactory.getLogger(Worker.class);
+    /** Longest line of the worker's stderr kept as one log line; longer lines are split. */
+    public static final int MAX_LOG_LINE = 8192;
+
+    public enum State
+    {
+        SPAWNING, READY, STOPPING, EXITED
+    }
+
+    private final WorkerPool pool;
+    private final Process process;
+    private final Identity identity;
+    private final PipeEndPoint endPoint;
+    private final CompletableFuture<Worker> ready = new CompletableFuture<>();
+    private final Set<FrontExchange> exchanges = ConcurrentHashMap.newKeySet();
+    private final AtomicReference<State> state = new AtomicReference<>(State.SPAWNING);
+    private final AtomicInteger inFlight = new AtomicInteger();
+    private final AtomicLong requests = new AtomicLong();
+    private final long startNanos = System.nanoTime();
+    private final Logger tenantLog;
+    private volatile Session session;
+    private volatile String killReason;
+
+    Worker(WorkerPool pool, Process process, Identity identity, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout)
+    {
+        this.pool = pool;
+        this.process = process;
+        this.identity = identity;
+        this.tenantLog = LoggerFactory.getLogger("org.jettyitk.worker." + pool.getName());
+        String name = pool.getName() + "-" + process.pid();
+        this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
+        this.endPoint.setIdleTimeout(-1);
+        startLogPump(name);
+        process.onExit().whenComplete((p, x) -> onExit());
+        scheduler.schedule(this::onSpawnTimeout, spawnTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        client.connect(new PipeTransport(endPoint), null, endPoint.getRemoteSocketAddress(), new SessionListener(), Promise.from(s -> {}, this::onConnectFailure));
+    }
+
+    /**
+     * @return a future completed with this worker once it dropped privileges, deployed its app and spoke
+     * HTTP/2, or failed if it exited or timed out first
+     */
+    public CompletableFuture<Worker> ready()
+    {
+        return ready;
+    }
+
+    public long getPid()
+    {
+        return process.pid();
+    }
+
+    public State getState()
+    {
+        return state.get();
+    }
+
+    public int getInFlight()
+    {
+        return inFlight.get();
+    }
+
+    public long getRequests()
+    {
+        return requests.get();
+    }
+
+    public Duration getUptime()
+    {
+        return Duration.ofNanos(System.nanoTime() - startNanos);
+    }
+
+    boolean isUsable()
+    {
+        return state.get() == State.READY && !endPoint.isOutputShutdown();
+    }
+
+    void newStream(HeadersFrame headers, Promise<Stream> promise, FrontExchange exchange)
+    {
+        Session session = this.session;
+        if (session == null || state.get() != State.READY)
+        {
+            promise.failed(new IOException("worker " + this + " not ready"));
+            return;
+        }
+        exchanges.add(exchange);
+        inFlight.incrementAndGet();
+        requests.incrementAndGet();
+        // The process may have exited between the check above and the add: fail what onExit() missed.
+        if (state.get() == State.EXITED)
+        {
+            promise.failed(new IOException("worker " + this + " exited"));
+            return;
+        }
+        session.newStream(headers, promise, exchange);
+    }
+
+    void onExchangeComplete(FrontExchange exchange)
+    {
+        if (exchanges.remove(exchange))
+            inFlight.decrementAndGet();
+    }
+
+    /**
+     * A worker sent something the front does not accept: a connection error, so it is killed.
+     */
+    void onProtocolViolation(String violation)
+    {
+        kill("protocol violation: " + violation);
+    }
+
+    /**
+     * Kills the process at once (SIGKILL); its exchanges fail when the exit is seen.
+     */
+    void kill(String reason)
+    {
+        if (state.get() == State.EXITED)
+            return;
+        if (killReason == null)
+            killReason = reason;
+        LOG.warn("killing worker vhost={} pid={}: {}", pool.getName(), process.pid(), reason);
+        process.destroyForcibly();
+    }
+
+    /**
+     * Stops gracefully: EOF on the worker's stdin makes it stop its server and exit; past the timeout it is killed.
+     */
+    CompletableFuture<Process> stop(Duration timeout)
+    {
+        State previous = state.getAndUpdate(s -> s == State.EXITED ? s : State.STOPPING);
+        if (previous != State.EXITED)
+        {
+            // GOAWAY first, then EOF: the worker stops its server and exits.
+            Session session = this.session;
+            if (session != null)
+                session.close(ErrorCode.NO_ERROR.code, "stopping", Callback.from(endPoint::shutdownOutput));
+            else
+                endPoint.shutdownOutput();
+        }
+        return process.onExit().completeOnTimeout(null, timeout.toMillis(), TimeUnit.MILLISECONDS).thenCompose(p ->
+        {
+            if (p != null)
+                return CompletableFuture.completedFuture(p);
+            kill("did not stop within " + timeout);
+            return process.onExit();
+        });
+    }
+
+    private void onSpawnTimeout()
+    {
+        if (!ready.isDone())
+        {
+            ready.completeExceptionally(new TimeoutException("worker for vhost " + pool.getName() + " not ready within spawn timeout"));
+            kill("not ready within spawn timeout");
+        }
+    }
+
+    private void onConnectFailure(Throwable failure)
+    {
+        ready.completeExceptionally(failure);
+        kill("pipe connect failed: " + failure);
+    }
+
+    private void onExit()
+    {
+        State previous = state.getAndSet(State.EXITED);
+        int status = process.exitValue();
+        boolean expected = previous == State.STOPPING && status == 0;
+        String how = describeExit(status);
+        Duration lifetime = getUptime();
+        if (expected)
+            LOG.info("worker exited vhost={} pid={} uid={} {} lifetime={}ms requests={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get());
+        else
+            LOG.warn("worker exited unexpectedly vhost={} pid={} uid={} {} lifetime={}ms requests={} reason={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get(), killReason);
+        ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " exited before ready: " + how));
+        endPoint.close();
+        IOException failure = new IOException("worker " + process.pid() + " of vhost " + pool.getName() + " exited: " + how);
+        for (FrontExchange exchange : exchanges)
+        {
+            exchange.fail(failure);
+        }
+        pool.onWorkerExit(this);
+    }
+
+    /**
+     * @param status the exit value as Java reports it (128 + signal for a death by signal)
+     * @return a description such as {@code status=71 (privilege drop not verified)} or {@code signal=9}
+     */
+    static String describeExit(int status)
+    {
+        if (status > 128 && status < 160)
+            return "signal=" + (status - 128);
+        String meaning = switch (status)
+        {
+            case 0 -> "normal";
+            case WorkerMain.EXIT_USAGE -> "bad arguments";
+            case PrivilegeDrop.EXIT_DROP_FAILED -> "privilege drop failed";
+            case PrivilegeDrop.EXIT_VERIFY_FAILED -> "privilege drop not verified";
+            case PrivilegeDrop.EXIT_NOT_NATIVE -> "native POSIX unavailable";
+            case WorkerMain.EXIT_DEPLOY_FAILED -> "app deploy failed";
+            default -> "error";
+        };
+        return "status=" + status + " (" + meaning + ")";
+    }
+
+    private void startLogPump(String name)
+    {
+        Thread pump = new Thread(() -> pumpLog(process.getErrorStream()), "itk-worker-log-" + name);
+        pump.setDaemon(true);
+        pump.start();
+    }
+
+    private void pumpLog(InputStream stderr)
+    {
+        // Bounded line buffer: a tenant printing one endless line must not grow the front's memory.
+        byte[] line = new byte[MAX_LOG_LINE];
+        int length = 0;
+        byte[] chunk = new byte[4096];
+        try (stderr)
+        {
+            int read;
+            while ((read = stderr.read(chunk)) >= 0)
+            {
+                for (int i = 0; i < read; i++)
+                {
+                    byte b = chunk[i];
+                    if (b == '\n' || length == line.length)
+                    {
+                        logLine(line, length);
+                        length = 0;
+                        if (b == '\n')
+                            continue;
+                    }
+                    line[length++] = b;
+                }
+            }
+            if (length > 0)
+                logLine(line, length);
+        }
+        catch (IOException x)
+        {
+            LOG.trace("IGNORED", x);
+        }
+    }
+
+    private void logLine(byte[] line, int length)
+    {
+        tenantLog.info("[{}] {}", process.pid(), new String(line, 0, length, StandardCharsets.UTF_8));
+    }
+
+    @Override
+    public String dump()
+    {
+        return Dumpable.dump(this);
+    }
+
+    @Override
+    public void dump(Appendable out, String indent) throws IOException
+    {
+        Dumpable.dumpObjects(out, indent, this, exchanges.toArray());
+    }
+
+    @Override
+    public String toString()
+    {
+        return "%s@%x[pid=%d,uid=%d,state=%s,inFlight=%d,requests=%d,uptime=%ds]".formatted(getClass().getSimpleName(), hashCode(),
+            process.pid(), identity.uid(), state.get(), inFlight.get(), requests.get(), getUptime().toSeconds());
+    }
+
+    private class SessionListener implements Session.Listener
+    {
+        @Override
+        public Map<Integer, Integer> onPreface(Session session)
+        {
+            // The worker never pushes: a PUSH_PROMISE from it is a protocol error.
+            return Map.of(SettingsFrame.ENABLE_PUSH, 0);
+        }
+
+        @Override
+        public void onSettings(Session session, SettingsFrame frame)
+        {
+            // The worker starts its connector only once privileges are dropped and the app deployed:
+            // its first SETTINGS mean it is ready.
+            Worker.this.session = session;
+            if (state.compareAndSet(State.SPAWNING, State.READY))
+            {
+                LOG.info("worker ready vhost={} pid={} uid={} gid={} in {}ms", pool.getName(), process.pid(), identity.uid(), identity.gid(), getUptime().toMillis());
+                ready.complete(Worker.this);
+            }
+        }
+
+        @Override
+        public Stream.Listener onNewStream(Stream stream, HeadersFrame frame)
+        {
+            // Only the front opens streams.
+            onProtocolViolation("worker opened stream #" + stream.getId());
+            return null;
+        }
+
+        @Override
+        public void onGoAway(Session session, GoAwayFrame frame)
+        {
+            if (state.get() == State.READY)
+                kill("unexpected GOAWAY " + frame);
+        }
+
+        @Override
+        public void onFailure(Session session, Throwable failure, Callback callback)
+        {
+            if (state.get() != State.STOPPING)
+                kill("session failure: " + failure);
+            callback.succeeded();
+        }
+
+        @Override
+        public void onClose(Session session, GoAwayFrame frame, Callback callback)
+        {
+            if (state.get() != State.STOPPING && state.get() != State.EXITED)
+                kill("session closed: " + frame);
+            callback.succeeded();
+        }
+
+        @Override
+        public boolean onIdleTimeout(Session session)
+        {
+            // The pool, not an idle timer, decides when a worker ends.
+            return false;
+        }
+    }
+}

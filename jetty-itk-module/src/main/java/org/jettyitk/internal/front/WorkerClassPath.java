@@ -1,0 +1,124 @@
+package org.jettyitk.internal.front;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * <p>The class path of the worker JVM: the front's own jars, which every tenant must be able to read and
+ * none to write.</p>
+ * <p>An entry a tenant cannot reach (a jar under {@code /root/.m2}, mode 0700, in a build) is copied into
+ * a directory the front creates with a random name, owned by the front and mode 0755: a tenant can read it
+ * but not swap a jar that another tenant's worker would load.</p>
+ */
+public final class WorkerClassPath
+{
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerClassPath.class);
+    private static final Set<PosixFilePermission> READ_ONLY_DIR = PosixFilePermissions.fromString("rwxr-xr-x");
+    private static final Set<PosixFilePermission> READ_ONLY_FILE = PosixFilePermissions.fromString("rw-r--r--");
+
+    private WorkerClassPath()
+    {
+    }
+
+    /**
+     * @param classPath a class path, entries separated by {@link File#pathSeparator}
+     * @param stagingParent where to create the staging directory if one is needed
+     * @return a class path every user can read
+     * @throws IOException if an entry could not be copied
+     */
+    public static String readableByAll(String classPath, Path stagingParent) throws IOException
+    {
+        List<String> result = new ArrayList<>();
+        Path staging = null;
+        int index = 0;
+        for (String entry : classPath.split(File.pathSeparator))
+        {
+            if (entry.isEmpty())
+                continue;
+            Path path = Path.of(entry).toAbsolutePath().normalize();
+            if (!Files.exists(path) || isReadableByAll(path))
+            {
+                result.add(path.toString());
+                continue;
+            }
+            if (staging == null)
+            {
+                staging = Files.createTempDirectory(stagingParent, "classpath-");
+                Files.setPosixFilePermissions(staging, READ_ONLY_DIR);
+            }
+            // Numbered names keep entries with the same file name (two "classes" dirs) apart.
+            Path copy = staging.resolve((index++) + "-" + path.getFileName());
+            copy(path, copy);
+            result.add(copy.toString());
+        }
+        if (staging != null && LOG.isDebugEnabled())
+            LOG.debug("staged unreadable class path entries into {}", staging);
+        return String.join(File.pathSeparator, result);
+    }
+
+    static boolean isReadableByAll(Path path) throws IOException
+    {
+        Set<PosixFilePermission> own = Files.getPosixFilePermissions(path);
+        if (!own.contains(PosixFilePermission.OTHERS_READ))
+            return false;
+        if (Files.isDirectory(path))
+            return false; // a directory's content would have to be checked file by file: copy it instead
+        for (Path parent = path.getParent(); parent != null; parent = parent.getParent())
+        {
+            if (!Files.getPosixFilePermissions(parent).contains(PosixFilePermission.OTHERS_EXECUTE))
+                return false;
+        }
+        return true;
+    }
+
+    private static void copy(Path from, Path to) throws IOException
+    {
+        if (!Files.isDirectory(from))
+        {
+            Files.copy(from, to, StandardCopyOption.COPY_ATTRIBUTES);
+            Files.setPosixFilePermissions(to, READ_ONLY_FILE);
+            return;
+        }
+        try (Stream<Path> tree = Files.walk(from))
+        {
+            tree.forEach(source ->
+            {
+                Path target = to.resolve(from.relativize(source).toString());
+                try
+                {
+                    if (Files.isDirectory(source))
+                    {
+                        Files.createDirectories(target);
+                        Files.setPosixFilePermissions(target, READ_ONLY_DIR);
+                    }
+                    else
+                    {
+                        Files.copy(source, target);
+                        Files.setPosixFilePermissions(target, READ_ONLY_FILE);
+                    }
+                }
+                catch (IOException x)
+                {
+                    throw new UncheckedIOException(x);
+                }
+            });
+        }
+        catch (UncheckedIOException x)
+        {
+            throw x.getCause();
+        }
+    }
+}

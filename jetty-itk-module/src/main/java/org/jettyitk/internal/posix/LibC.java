@@ -1,0 +1,113 @@
+package org.jettyitk.internal.posix;
+
+import jnr.ffi.LibraryLoader;
+import jnr.ffi.LibraryOption;
+import jnr.ffi.annotations.In;
+import jnr.ffi.annotations.Out;
+import jnr.ffi.types.size_t;
+
+/**
+ * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
+ * family, {@code setgroups} and {@code getgrouplist}.</p>
+ * <p>Every call goes through the glibc wrapper, never through {@code syscall(2)}: the kernel
+ * changes the credentials of the calling thread only, and it is glibc's {@code setxid}
+ * broadcast that applies a change to every thread of the JVM.</p>
+ * <p>Methods return the raw C result; after a {@code -1}, {@link #errno()} called on the same
+ * thread tells why. Turning results into exceptions is {@link Posix}'s job.</p>
+ */
+final class LibC
+{
+    /**
+     * <p>The jnr-ffi binding itself. It is public only because jnr-ffi generates its
+     * implementation in a package of its own; nothing outside this package may use it.</p>
+     */
+    public interface Functions
+    {
+        int setgroups(@size_t long size, @In int[] list);
+
+        int setresuid(int ruid, int euid, int suid);
+
+        int setresgid(int rgid, int egid, int sgid);
+
+        int getresuid(@Out int[] ruid, @Out int[] euid, @Out int[] suid);
+
+        int getresgid(@Out int[] rgid, @Out int[] egid, @Out int[] sgid);
+
+        int getgrouplist(String user, int group, @Out int[] groups, @In @Out int[] ngroups);
+    }
+
+    private final Functions functions;
+    private final jnr.ffi.Runtime runtime;
+
+    private LibC(Functions functions)
+    {
+        this.functions = functions;
+        this.runtime = jnr.ffi.Runtime.getRuntime(functions);
+    }
+
+    /**
+     * @return the binding to the C library of this process
+     * @throws UnsatisfiedLinkError if libc or one of the functions cannot be bound
+     */
+    static LibC load()
+    {
+        // LoadNow: a missing symbol must fail here, before a privilege drop, not halfway through it.
+        Functions functions = LibraryLoader.create(Functions.class)
+            .option(LibraryOption.LoadNow, true)
+            .option(LibraryOption.SaveError, true)
+            .load("c");
+        return new LibC(functions);
+    }
+
+    int setgroups(int[] gids)
+    {
+        return functions.setgroups(gids.length, gids);
+    }
+
+    int setresuid(int ruid, int euid, int suid)
+    {
+        return functions.setresuid(ruid, euid, suid);
+    }
+
+    int setresgid(int rgid, int egid, int sgid)
+    {
+        return functions.setresgid(rgid, egid, sgid);
+    }
+
+    int getresuid(int[] ids)
+    {
+        return getres(ids, true);
+    }
+
+    int getresgid(int[] ids)
+    {
+        return getres(ids, false);
+    }
+
+    int getgrouplist(String user, int group, int[] groups, int[] ngroups)
+    {
+        return functions.getgrouplist(user, group, groups, ngroups);
+    }
+
+    /**
+     * @return the errno saved by jnr-ffi after the last call of this thread
+     */
+    int errno()
+    {
+        return runtime.getLastError();
+    }
+
+    private int getres(int[] ids, boolean user)
+    {
+        int[] real = new int[1];
+        int[] effective = new int[1];
+        int[] saved = new int[1];
+        int result = user
+            ? functions.getresuid(real, effective, saved)
+            : functions.getresgid(real, effective, saved);
+        ids[0] = real[0];
+        ids[1] = effective[0];
+        ids[2] = saved[0];
+        return result;
+    }
+}

@@ -1,0 +1,429 @@
+package org.jettyitk.internal.posix;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Optional;
+import java.util.OptionalInt;
+import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+
+import jnr.constants.platform.Errno;
+import jnr.constants.platform.RLIMIT;
+import jnr.posix.Group;
+import jnr.posix.POSIX;
+import jnr.posix.POSIXFactory;
+import jnr.posix.Passwd;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * <p>The one entry point to the process credentials and the user database: jnr-posix for what it
+ * binds, {@link LibC} for the rest.</p>
+ * <p>Only the native jnr-posix is accepted: its pure-Java fallback answers {@code getuid()} and
+ * friends with made-up values and cannot change credentials, so {@link #get()} refuses to run
+ * on it rather than "drop" privileges that were never dropped.</p>
+ * <p>Contracts:</p>
+ * <ul>
+ *   <li>every OS failure is an {@link IOException} whose message names the call, its arguments
+ *   and errno with its text, for example
+ *   {@code setresuid(41001,41001,41001) failed: EPERM (Operation not permitted)};</li>
+ *   <li>credential changes apply to every thread of the JVM (glibc's {@code setxid});</li>
+ *   <li>the user and group lookups are safe to call from any thread: the C functions return
+ *   static buffers, so lookups are serialised and copied out under a lock.</li>
+ * </ul>
+ * <pre>{@code
+ * Posix posix = Posix.get();
+ * OptionalInt uid = posix.uidOf("alice");
+ * }</pre>
+ */
+public final class Posix
+{
+    private static final Logger LOG = LoggerFactory.getLogger(Posix.class);
+    /** {@code setpriority(2)}'s {@code which} for a process id; on Linux a thread id. */
+    private static final int PRIO_PROCESS = 0;
+    /** Linux's {@code RLIM_INFINITY}, as jnr-posix passes it: all bits set. */
+    private static final long RLIM_INFINITY = -1L;
+    /** The kernel's {@code NGROUPS_MAX}: no group list is ever longer. */
+    static final int MAX_GROUPS = 65536;
+    /** Enough for almost every user, so {@code getgrouplist} rarely runs twice. */
+    static final int INITIAL_GROUP_LIST_CAPACITY = 32;
+
+    private static Posix instance;
+
+    private final POSIX posix;
+    private final LibC libc;
+    private final Object lookupLock = new Object();
+
+    private Posix(POSIX posix, LibC libc)
+    {
+        this.posix = posix;
+        this.libc = libc;
+    }
+
+    /**
+     * @return the process-wide instance, bound to the native C library
+     * @throws IOException if only jnr-posix's pure-Java fallback is available or libc cannot be bound
+     */
+    public static synchronized Posix get() throws IOException
+    {
+        if (instance == null)
+            instance = load();
+        return instance;
+    }
+
+    private static Posix load() throws IOException
+    {
+        POSIX posix;
+        LibC libc;
+        try
+        {
+            posix = POSIXFactory.getNativePOSIX();
+            libc = LibC.load();
+        }
+        catch (LinkageError | RuntimeException x)
+        {
+            throw new IOException("native POSIX unavailable: " + x, x);
+        }
+        if (posix == null || !posix.isNative())
+            throw new IOException("native POSIX unavailable: jnr-posix offers only its pure-Java fallback, which can neither change nor prove process credentials");
+        if (LOG.isDebugEnabled())
+            LOG.debug("bound {} and libc", posix.getClass().getName());
+        return new Posix(posix, libc);
+    }
+
+    public int getuid()
+    {
+        return posix.getuid();
+    }
+
+    public int geteuid()
+    {
+        return posix.geteuid();
+    }
+
+    public int getgid()
+    {
+        return posix.getgid();
+    }
+
+    public int getegid()
+    {
+        return posix.getegid();
+    }
+
+    /**
+     * @return the real, effective and saved user ids
+     * @throws IOException if the call fails
+     */
+    public int[] getresuid() throws IOException
+    {
+        int[] ids = new int[3];
+        if (libc.getresuid(ids) < 0)
+            throw failure("getresuid()", libc.errno());
+        return ids;
+    }
+
+    /**
+     * @return the real, effective and saved group ids
+     * @throws IOException if the call fails
+     */
+    public int[] getresgid() throws IOException
+    {
+        int[] ids = new int[3];
+        if (libc.getresgid(ids) < 0)
+            throw failure("getresgid()", libc.errno());
+        return ids;
+    }
+
+    /**
+     * @return the supplementary groups of the process, sorted, without duplicates; the effective
+     * gid appears only if it is in the supplementary list (POSIX leaves this open)
+     * @throws IOException if the call fails
+     */
+    public int[] getgroups() throws IOException
+    {
+        int count = posix.getgroups(0, null);
+        if (count < 0)
+            throw failure("getgroups(0,NULL)", posix.errno());
+        int[] groups = new int[count];
+        int actual = posix.getgroups(count, groups);
+        if (actual < 0)
+            throw failure("getgroups(" + count + ")", posix.errno());
+        return sortedDistinct(Arrays.copyOf(groups, actual));
+    }
+
+    /**
+     * @param gids the complete supplementary group list; it replaces, never adds to, the current one
+     * @throws IOException if the call fails, typically EPERM without CAP_SETGID
+     */
+    public void setgroups(int[] gids) throws IOException
+    {
+        if (libc.setgroups(gids) < 0)
+            throw failure("setgroups(" + joined(gids) + ")", libc.errno());
+    }
+
+    /**
+     * @throws IOException if the call fails, typically EPERM without CAP_SETGID
+     */
+    public void setresgid(int rgid, int egid, int sgid) throws IOException
+    {
+        if (libc.setresgid(rgid, egid, sgid) < 0)
+            throw failure("setresgid(" + rgid + "," + egid + "," + sgid + ")", libc.errno());
+    }
+
+    /**
+     * <p>Setting all three ids to a non-zero uid also clears every capability, for good.</p>
+     *
+     * @throws IOException if the call fails, typically EPERM without CAP_SETUID
+     */
+    public void setresuid(int ruid, int euid, int suid) throws IOException
+    {
+        if (libc.setresuid(ruid, euid, suid) < 0)
+            throw failure("setresuid(" + ruid + "," + euid + "," + suid + ")", libc.errno());
+    }
+
+    /**
+     * @param mask the new file mode creation mask
+     * @return the previous mask; {@code umask(2)} cannot fail
+     */
+    public int umask(int mask)
+    {
+        return posix.umask(mask);
+    }
+
+    /**
+     * <p>Sets the nice value of the whole process.</p>
+     * <p>On Linux the nice value belongs to each thread and {@code setpriority(PRIO_PROCESS, 0, n)}
+     * changes the calling thread only, so this renices every thread in {@code /proc/self/task},
+     * again until a pass finds no new thread (a new thread inherits its creator's value).</p>
+     *
+     * @param niceValue the nice value, -20 (highest priority) to 19
+     * @throws IOException if a thread cannot be reniced, typically EACCES when lowering the value without privilege
+     */
+    public void setpriority(int niceValue) throws IOException
+    {
+        Set<Integer> done = new HashSet<>();
+        List<Integer> pending = threadIds(done);
+        while (!pending.isEmpty())
+        {
+            for (int tid : pending)
+            {
+                renice(tid, niceValue);
+                done.add(tid);
+            }
+            pending = threadIds(done);
+        }
+    }
+
+    private void renice(int tid, int niceValue) throws IOException
+    {
+        if (posix.setpriority(PRIO_PROCESS, tid, niceValue) == 0)
+            return;
+        int errno = posix.errno();
+        // The thread ended since we listed it: nothing left to renice.
+        if (errno == Errno.ESRCH.intValue())
+            return;
+        throw failure("setpriority(PRIO_PROCESS," + tid + "," + niceValue + ")", errno);
+    }
+
+    private static List<Integer> threadIds(Set<Integer> excluded) throws IOException
+    {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/self/task")))
+        {
+            return tasks.map(task -> Integer.valueOf(task.getFileName().toString()))
+                .filter(tid -> !excluded.contains(tid))
+                .collect(Collectors.toList());
+        }
+    }
+
+    /**
+     * @param resource the resource, as {@code RLIMIT.RLIMIT_NOFILE.intValue()}
+     * @param soft the soft limit, -1 for {@code RLIM_INFINITY}
+     * @param hard the hard limit, -1 for {@code RLIM_INFINITY}
+     * @throws IOException if the call fails, e.g. EPERM when raising the hard limit without privilege
+     */
+    public void setrlimit(int resource, long soft, long hard) throws IOException
+    {
+        if (posix.setrlimit(resource, soft, hard) < 0)
+            throw failure("setrlimit(" + rlimitName(resource) + "," + rlimitValue(soft) + "," + rlimitValue(hard) + ")", posix.errno());
+    }
+
+    /**
+     * @return the uid of the passwd entry named {@code userName}, empty if there is none
+     */
+    public OptionalInt uidOf(String userName)
+    {
+        return passwd(userName).map(entry -> OptionalInt.of(entry.uid())).orElse(OptionalInt.empty());
+    }
+
+    /**
+     * @return the name of the (first) passwd entry with {@code uid}, empty if there is none
+     */
+    public Optional<String> userName(int uid)
+    {
+        synchronized (lookupLock)
+        {
+            return PasswdEntry.copyOf(posix.getpwuid(uid)).map(PasswdEntry::name);
+        }
+    }
+
+    /**
+     * @return the primary gid of the passwd entry named {@code user}, empty if there is none
+     */
+    public OptionalInt primaryGidOf(String user)
+    {
+        return passwd(user).map(entry -> OptionalInt.of(entry.gid())).orElse(OptionalInt.empty());
+    }
+
+    /**
+     * @return the home directory of the passwd entry named {@code user}, empty if there is none
+     */
+    public Optional<String> homeOf(String user)
+    {
+        return passwd(user).map(PasswdEntry::home);
+    }
+
+    /**
+     * @return the gid of the group entry named {@code groupName}, empty if there is none
+     */
+    public OptionalInt gidOf(String groupName)
+    {
+        if (!isLookupName(groupName))
+            return OptionalInt.empty();
+        synchronized (lookupLock)
+        {
+            Group group = posix.getgrnam(groupName);
+            return group == null ? OptionalInt.empty() : OptionalInt.of((int)group.getGID());
+        }
+    }
+
+    /**
+     * <p>The groups {@code initgroups(user, primaryGid)} would set: {@code primaryGid} plus every
+     * group that lists {@code user} as a member, as {@code getgrouplist(3)} reports them.</p>
+     *
+     * @param user the user name
+     * @param primaryGid the group always included
+     * @return the group ids, sorted, without duplicates, containing {@code primaryGid}
+     */
+    public int[] groupListOf(String user, int primaryGid)
+    {
+        return groupListOf(user, primaryGid, INITIAL_GROUP_LIST_CAPACITY);
+    }
+
+    int[] groupListOf(String user, int primaryGid, int initialCapacity)
+    {
+        if (!isLookupName(user))
+            throw new IllegalArgumentException("invalid user name '" + user + "'");
+        int[] count = {initialCapacity};
+        while (true)
+        {
+            int[] groups = new int[count[0]];
+            if (libc.getgrouplist(user, primaryGid, groups, count) >= 0)
+                return sortedDistinct(Arrays.copyOf(groups, count[0]));
+            // -1 means the buffer was too small and count now holds the size needed;
+            // grow by ourselves should a C library not report it.
+            if (count[0] <= groups.length)
+                count[0] = Math.max(1, groups.length * 2);
+            if (count[0] > MAX_GROUPS)
+                throw new IllegalStateException("getgrouplist(" + user + "," + primaryGid + ") reports more than " + MAX_GROUPS + " groups");
+        }
+    }
+
+    private Optional<PasswdEntry> passwd(String user)
+    {
+        if (!isLookupName(user))
+            return Optional.empty();
+        synchronized (lookupLock)
+        {
+            return PasswdEntry.copyOf(posix.getpwnam(user));
+        }
+    }
+
+    /**
+     * A name with a NUL would be cut short by C and silently resolve another entry.
+     */
+    private static boolean isLookupName(String name)
+    {
+        return name != null && !name.isEmpty() && name.indexOf('\0') < 0;
+    }
+
+    static int[] sortedDistinct(int[] ids)
+    {
+        return Arrays.stream(ids).sorted().distinct().toArray();
+    }
+
+    private static String joined(int[] ids)
+    {
+        return Arrays.stream(ids).mapToObj(Integer::toString).collect(Collectors.joining(","));
+    }
+
+    private static String rlimitName(int resource)
+    {
+        // Scan rather than RLIMIT.valueOf(int), which answers with an alias such as RLIMIT_OFILE.
+        return Arrays.stream(RLIMIT.values())
+            .filter(rlimit -> rlimit.defined() && rlimit.intValue() == resource)
+            .map(RLIMIT::name)
+            .findFirst()
+            .orElse(Integer.toString(resource));
+    }
+
+    private static String rlimitValue(long value)
+    {
+        return value == RLIM_INFINITY ? "RLIM_INFINITY" : Long.toString(value);
+    }
+
+    static IOException failure(String call, int errno)
+    {
+        return new IOException(call + " failed: " + errnoText(errno));
+    }
+
+    static String errnoText(int errno)
+    {
+        Errno error = Errno.valueOf(errno);
+        if (!error.defined())
+            return "errno " + errno;
+        return error.name() + " (" + error.description() + ")";
+    }
+
+    /**
+     * A copy of the fields we use of a {@code struct passwd}, taken while the lookup lock is held:
+     * jnr-posix's {@link Passwd} reads the C library's static buffer, which the next lookup reuses.
+     */
+    private record PasswdEntry(String name, int uid, int gid, String home)
+    {
+        static Optional<PasswdEntry> copyOf(Passwd passwd)
+        {
+            if (passwd == null)
+                return Optional.empty();
+            return Optional.of(new PasswdEntry(passwd.getLoginName(), (int)passwd.getUID(), (int)passwd.getGID(), passwd.getHome()));
+        }
+    }
+
+    /**
+     * @param fd an open file descriptor
+     * @return a new descriptor for the same open file
+     * @throws IOException if {@code dup} failed
+     */
+    public int dup(int fd) throws IOException
+    {
+        int result = posix.dup(fd);
+        if (result < 0)
+            throw new IOException("dup(" + fd + ") failed: errno " + posix.errno());
+        return result;
+    }
+
+    /**
+     * Makes {@code newFd} a copy of {@code oldFd}, closing what {@code newFd} was.
+     * @throws IOException if {@code dup2} failed
+     */
+    public void dup2(int oldFd, int newFd) throws IOException
+    {
+        if (posix.dup2(oldFd, newFd) < 0)
+            throw new IOException("dup2(" + oldFd + "," + newFd + ") failed: errno " + posix.errno());
+    }
+}

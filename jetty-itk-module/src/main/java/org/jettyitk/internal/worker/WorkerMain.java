@@ -1,0 +1,156 @@
+package org.jettyitk.internal.worker;
+
+import java.io.FileDescriptor;
+import java.io.FileInputStream;
+import java.io.FileOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.io.PrintStream;
+
+import jnr.posix.JavaLibCHelper;
+import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.util.thread.QueuedThreadPool;
+import org.jettyitk.PipeConnector;
+import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.posix.PrivilegeDrop;
+import org.jettyitk.internal.posix.PrivilegeException;
+
+/**
+ * <p>The worker process: one tenant identity, one Jetty {@link Server} whose only connector is a
+ * {@link PipeConnector} over the stdin/stdout the front holds.</p>
+ * <ol>
+ *   <li>Keep the protocol pipe to itself: fd 1 is duplicated for the protocol and then pointed at stderr, and
+ *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log.</li>
+ *   <li>Set the umask, then drop to the identity (a no-op when the front launched it through {@code setpriv})
+ *   and prove the drop, before any tenant class or file is touched.</li>
+ *   <li>Deploy the app, then start the connector: its first bytes (HTTP/2 SETTINGS) tell the front it is ready.</li>
+ *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
+ * </ol>
+ * <p>Exit statuses: 0 after EOF on stdin; {@value #EXIT_USAGE} bad arguments; the {@link PrivilegeDrop}
+ * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed.</p>
+ */
+public final class WorkerMain
+{
+    public static final int EXIT_USAGE = 64;
+    public static final int EXIT_DEPLOY_FAILED = 73;
+    /** HTTP/2 streams the front may open at once on one worker. */
+    public static final int MAX_CONCURRENT_STREAMS = 1024;
+    public static final int STREAM_RECV_WINDOW = 1024 * 1024;
+    public static final int SESSION_RECV_WINDOW = 16 * 1024 * 1024;
+    public static final int MAX_THREADS = 200;
+
+    private WorkerMain()
+    {
+    }
+
+    public static void main(String[] args)
+    {
+        InputStream protocolIn = new FileInputStream(FileDescriptor.in);
+        PrintStream stderr = new PrintStream(new FileOutputStream(FileDescriptor.err), true);
+        System.setIn(InputStream.nullInputStream());
+        System.setOut(stderr);
+
+        WorkerArguments arguments;
+        try
+        {
+            arguments = WorkerArguments.parse(args);
+        }
+        catch (IllegalArgumentException x)
+        {
+            stderr.println("jetty-itk worker: " + x.getMessage());
+            System.exit(EXIT_USAGE);
+            return;
+        }
+
+        OutputStream protocolOut;
+        try
+        {
+            Posix posix = Posix.get();
+            protocolOut = reserveProtocolOutput(posix);
+            posix.umask(arguments.umask());
+            PrivilegeDrop.dropTo(posix, arguments.identity());
+            PrivilegeDrop.verify(posix, arguments.identity());
+        }
+        catch (PrivilegeException x)
+        {
+            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
+            System.exit(x.exitStatus());
+            return;
+        }
+        catch (IOException x)
+        {
+            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
+            System.exit(PrivilegeDrop.EXIT_NOT_NATIVE);
+            return;
+        }
+
+        Server server;
+        PipeConnector connector;
+        try
+        {
+            server = newServer(arguments);
+            connector = newConnector(server, protocolIn, protocolOut);
+            server.addConnector(connector);
+            // Jetty starts connectors after handlers: the front hears from us only once the app is deployed.
+            server.start();
+        }
+        catch (Throwable x)
+        {
+            stderr.println("jetty-itk worker " + arguments.vhost() + ": deploy of " + arguments.app() + " failed");
+            x.printStackTrace(stderr);
+            System.exit(EXIT_DEPLOY_FAILED);
+            return;
+        }
+
+        connector.getClosed().join();
+        try
+        {
+            server.stop();
+        }
+        catch (Exception x)
+        {
+            x.printStackTrace(stderr);
+        }
+        System.exit(0);
+    }
+
+    /**
+     * Duplicates fd 1 for the protocol and points fd 1 at stderr, so that even native code or a
+     * {@code new FileOutputStream(FileDescriptor.out)} in tenant code cannot write into the protocol.
+     */
+    private static OutputStream reserveProtocolOutput(Posix posix) throws IOException
+    {
+        int protocolFd = posix.dup(1);
+        posix.dup2(2, 1);
+        return new FileOutputStream(JavaLibCHelper.toFileDescriptor(protocolFd));
+    }
+
+    private static Server newServer(WorkerArguments arguments) throws Exception
+    {
+        QueuedThreadPool threads = new QueuedThreadPool(MAX_THREADS);
+        threads.setName("itk-worker");
+        Server server = new Server(threads);
+        Handler app = AppDeployer.newHandler(arguments.app(), arguments.handlerClass());
+        server.setHandler(app);
+        server.setStopTimeout(5000);
+        return server;
+    }
+
+    private static PipeConnector newConnector(Server server, InputStream input, OutputStream output)
+    {
+        HttpConfiguration config = new HttpConfiguration();
+        // The front writes its own Server and Date headers: the worker's would be duplicates.
+        config.setSendServerVersion(false);
+        config.setSendDateHeader(false);
+        config.addCustomizer(new ConnectionFactsCustomizer());
+        HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
+        h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
+        h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
+        h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
+        return new PipeConnector(server, input, output, h2c);
+    }
+}

@@ -1,0 +1,103 @@
+package org.jettyitk.internal.posix;
+
+import java.io.IOException;
+import java.util.Arrays;
+
+import jnr.constants.platform.RLIMIT;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Calls that change nothing in the test JVM: lookups, reads, and calls that must fail.
+ */
+public class PosixTest
+{
+    private static Posix posix;
+
+    @BeforeAll
+    public static void beforeAll() throws Exception
+    {
+        posix = Posix.get();
+    }
+
+    @Test
+    public void testFailureNamesCallArgumentsAndErrno()
+    {
+        // A soft limit above the hard one is EINVAL for anyone, root included: nothing changes.
+        int nofile = RLIMIT.RLIMIT_NOFILE.intValue();
+        IOException x = assertThrows(IOException.class, () -> posix.setrlimit(nofile, 10, 5));
+
+        assertEquals("setrlimit(RLIMIT_NOFILE,10,5) failed: EINVAL (Invalid argument)", x.getMessage());
+    }
+
+    @Test
+    public void testUnknownErrnoIsReportedByNumber()
+    {
+        assertEquals("errno 9999", Posix.errnoText(9999));
+    }
+
+    @Test
+    public void testGetresuidAgreesWithGetuid() throws Exception
+    {
+        assertArrayEquals(new int[]{posix.getuid(), posix.geteuid(), posix.getresuid()[2]}, posix.getresuid());
+    }
+
+    @Test
+    public void testGetresgidAgreesWithGetgid() throws Exception
+    {
+        assertArrayEquals(new int[]{posix.getgid(), posix.getegid(), posix.getresgid()[2]}, posix.getresgid());
+    }
+
+    @Test
+    public void testGetgroupsIsSortedWithoutDuplicates() throws Exception
+    {
+        int[] groups = posix.getgroups();
+
+        assertArrayEquals(Posix.sortedDistinct(groups), groups);
+    }
+
+    @Test
+    public void testLookupsOfNobody()
+    {
+        assertEquals(65534, posix.uidOf("nobody").orElseThrow());
+        assertEquals("nobody", posix.userName(65534).orElseThrow());
+        assertTrue(posix.primaryGidOf("nobody").isPresent());
+        assertTrue(posix.homeOf("nobody").isPresent());
+    }
+
+    @Test
+    public void testUnknownNamesAreEmpty()
+    {
+        assertFalse(posix.uidOf("nosuchuser").isPresent());
+        assertFalse(posix.gidOf("nosuchgroup").isPresent());
+        assertFalse(posix.userName(41001).isPresent());
+    }
+
+    @Test
+    public void testNameWithNulIsUnknown()
+    {
+        // C would read "nobody" and answer for another name than the one configured.
+        assertFalse(posix.uidOf("nobody\0root").isPresent());
+    }
+
+    @Test
+    public void testGroupListAlwaysContainsPrimaryGid()
+    {
+        int[] groups = posix.groupListOf("nobody", 41007);
+
+        assertTrue(Arrays.stream(groups).anyMatch(gid -> gid == 41007));
+    }
+
+    @Test
+    public void testGroupListGrowsItsBuffer()
+    {
+        // A zero-sized buffer makes getgrouplist report the size it needs.
+        assertArrayEquals(posix.groupListOf("nobody", 41007), posix.groupListOf("nobody", 41007, 0));
+    }
+}
