@@ -22,6 +22,7 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
+import org.eclipse.jetty.util.component.LifeCycle;
 import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
 import org.jettyitk.internal.front.PoolBusyException;
@@ -69,8 +70,7 @@ public class ItkHandler extends Handler.Wrapper
 
     private final List<VirtualHost> virtualHosts = new ArrayList<>();
     private final Map<VirtualHost, WorkerPool> pools = new HashMap<>();
-    private HostTable<WorkerPool> hostTable = new HostTable<>();
-    private WorkerPool defaultPool;
+    private volatile Routes routes = Routes.NONE;
     private String defaultVirtualHost;
     private int minId = IdentityResolver.DEFAULT_MIN_ID;
     private int maxId = IdentityResolver.DEFAULT_MAX_ID;
@@ -83,6 +83,8 @@ public class ItkHandler extends Handler.Wrapper
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
     private int maxWorkersPerVirtualHost = WorkerPool.DEFAULT_MAX_WORKERS;
     private WorkerLauncher launcher;
+    private WorkerLauncher activeLauncher;
+    private Path activeWorkDirectory;
     private HTTP2Client client;
 
     public ItkHandler()
@@ -95,22 +97,96 @@ public class ItkHandler extends Handler.Wrapper
         super(next);
     }
 
-    public void addVirtualHost(VirtualHost virtualHost)
+    /**
+     * <p>Adds a vhost. Before start it is checked by {@link #start()}; on a started handler it is checked
+     * against the others now (an {@link IllegalStateException} names the problem and changes nothing), then
+     * serves new requests at once.</p>
+     */
+    public synchronized void addVirtualHost(VirtualHost virtualHost)
     {
-        if (isStarted())
-            throw new IllegalStateException("cannot add a vhost to a started " + this);
+        if (!isStarted())
+        {
+            virtualHosts.add(virtualHost);
+            return;
+        }
+        List<VirtualHost> next = new ArrayList<>(virtualHosts);
+        next.add(virtualHost);
+        Map<VirtualHost, Identity> identities = resolveIdentities(next);
+        WorkerPool pool = newPool(virtualHost, identities.get(virtualHost));
         virtualHosts.add(virtualHost);
+        pools.put(virtualHost, pool);
+        addBean(pool, true);
+        routes = newRoutes();
+        LOG.info("vhost added {}", virtualHost);
     }
 
-    public void setVirtualHosts(List<VirtualHost> virtualHosts)
+    /**
+     * <p>Removes a vhost. On a started handler new requests no longer reach it at once, and its workers are
+     * drained (requests in flight finish) and stopped in the background.</p>
+     *
+     * @return whether the vhost was configured
+     */
+    public synchronized boolean removeVirtualHost(VirtualHost virtualHost)
+    {
+        if (!virtualHosts.remove(virtualHost))
+            return false;
+        WorkerPool pool = pools.remove(virtualHost);
+        if (pool != null)
+        {
+            routes = newRoutes();
+            retire(pool);
+            LOG.info("vhost removed {}", virtualHost);
+        }
+        return true;
+    }
+
+    /**
+     * <p>Replaces a vhost by a new definition in one step: new requests use the new definition, requests in
+     * flight finish on the old workers, which are then stopped. If the new definition is invalid, nothing
+     * changes and the {@link IllegalStateException} names the problem.</p>
+     */
+    public synchronized void replaceVirtualHost(VirtualHost old, VirtualHost replacement)
+    {
+        int index = virtualHosts.indexOf(old);
+        if (index < 0)
+            throw new IllegalArgumentException("not a configured vhost: " + old);
+        if (!isStarted())
+        {
+            virtualHosts.set(index, replacement);
+            return;
+        }
+        List<VirtualHost> next = new ArrayList<>(virtualHosts);
+        next.set(index, replacement);
+        Map<VirtualHost, Identity> identities = resolveIdentities(next);
+        WorkerPool pool = newPool(replacement, identities.get(replacement));
+        virtualHosts.set(index, replacement);
+        WorkerPool retired = pools.remove(old);
+        pools.put(replacement, pool);
+        addBean(pool, true);
+        routes = newRoutes();
+        if (retired != null)
+            retire(retired);
+        LOG.info("vhost replaced {} by {}", old, replacement);
+    }
+
+    private void retire(WorkerPool pool)
+    {
+        removeBean(pool);
+        // Draining waits for requests in flight: never on the caller's thread.
+        Thread stopper = new Thread(() -> LifeCycle.stop(pool), "itk-retire-" + pool.getName());
+        stopper.setDaemon(true);
+        stopper.start();
+    }
+
+    public synchronized void setVirtualHosts(List<VirtualHost> virtualHosts)
     {
         if (isStarted())
-            throw new IllegalStateException("cannot set vhosts of a started " + this);
+            throw new IllegalStateException("cannot set vhosts of a started " + this + ": add, remove or replace them");
         this.virtualHosts.clear();
         this.virtualHosts.addAll(virtualHosts);
     }
 
-    public List<VirtualHost> getVirtualHosts()
+    public synchronized List<VirtualHost> getVirtualHosts()
     {
         return List.copyOf(virtualHosts);
     }
@@ -121,9 +197,11 @@ public class ItkHandler extends Handler.Wrapper
         return defaultVirtualHost;
     }
 
-    public void setDefaultVirtualHost(String name)
+    public synchronized void setDefaultVirtualHost(String name)
     {
         this.defaultVirtualHost = name;
+        if (isStarted())
+            routes = newRoutes();
     }
 
     @ManagedAttribute("Lowest uid or gid a vhost may use")
@@ -249,7 +327,7 @@ public class ItkHandler extends Handler.Wrapper
      * @param virtualHost a configured vhost
      * @return its pool, or null before start
      */
-    public WorkerPool getWorkerPool(VirtualHost virtualHost)
+    public synchronized WorkerPool getWorkerPool(VirtualHost virtualHost)
     {
         return pools.get(virtualHost);
     }
@@ -257,36 +335,70 @@ public class ItkHandler extends Handler.Wrapper
     @Override
     protected void doStart() throws Exception
     {
-        Map<VirtualHost, Identity> identities = resolveIdentities();
-        Path work = prepareWorkDirectory();
-        WorkerLauncher launcher = this.launcher != null ? this.launcher : newLauncher(work);
-        client = newClient();
-        addBean(client, true);
-
-        HostTable<WorkerPool> table = new HostTable<>();
-        for (VirtualHost virtualHost : virtualHosts)
+        synchronized (this)
         {
-            Identity identity = identities.get(virtualHost);
-            Path home = prepareWorkerDirectory(work, virtualHost, identity);
-            WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask());
-            WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, launcher, client, getServer().getScheduler(), spawnTimeout);
-            pool.setMaxWorkers(maxWorkersPerVirtualHost);
-            pools.put(virtualHost, pool);
-            addBean(pool, true);
-            for (String hostName : virtualHost.getHostNames())
+            Map<VirtualHost, Identity> identities = resolveIdentities(virtualHosts);
+            if (defaultVirtualHost != null && virtualHosts.stream().noneMatch(v -> defaultVirtualHost.equals(v.getName())))
+                throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
+            activeWorkDirectory = prepareWorkDirectory();
+            activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory);
+            client = newClient();
+            addBean(client, true);
+            for (VirtualHost virtualHost : virtualHosts)
             {
-                table.put(hostName, pool);
+                WorkerPool pool = newPool(virtualHost, identities.get(virtualHost));
+                pools.put(virtualHost, pool);
+                addBean(pool, true);
             }
-            if (virtualHost.getName().equals(defaultVirtualHost))
-                defaultPool = pool;
+            routes = newRoutes();
         }
-        hostTable = table;
         super.doStart();
     }
 
-    private Map<VirtualHost, Identity> resolveIdentities() throws IOException
+    private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
     {
-        IdentityResolver resolver = new IdentityResolver(Posix.get());
+        Path home;
+        try
+        {
+            home = prepareWorkerDirectory(activeWorkDirectory, virtualHost, identity);
+        }
+        catch (IOException x)
+        {
+            throw new IllegalStateException("vhost '" + virtualHost.getName() + "': cannot prepare its directory: " + x.getMessage(), x);
+        }
+        WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask());
+        WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout);
+        pool.setMaxWorkers(maxWorkersPerVirtualHost);
+        return pool;
+    }
+
+    private Routes newRoutes()
+    {
+        HostTable<WorkerPool> table = new HostTable<>();
+        WorkerPool defaultPool = null;
+        for (Map.Entry<VirtualHost, WorkerPool> entry : pools.entrySet())
+        {
+            for (String hostName : entry.getKey().getHostNames())
+            {
+                table.put(hostName, entry.getValue());
+            }
+            if (entry.getKey().getName().equals(defaultVirtualHost))
+                defaultPool = entry.getValue();
+        }
+        return new Routes(table, defaultPool);
+    }
+
+    private Map<VirtualHost, Identity> resolveIdentities(List<VirtualHost> virtualHosts)
+    {
+        IdentityResolver resolver;
+        try
+        {
+            resolver = new IdentityResolver(Posix.get());
+        }
+        catch (IOException x)
+        {
+            throw new IllegalStateException("cannot resolve identities: " + x.getMessage(), x);
+        }
         resolver.setMinId(minId);
         resolver.setMaxId(maxId);
         Map<VirtualHost, Identity> identities = new HashMap<>();
@@ -326,8 +438,6 @@ public class ItkHandler extends Handler.Wrapper
                 throw new IllegalStateException(x.getMessage(), x);
             }
         }
-        if (defaultVirtualHost != null && !names.containsKey(defaultVirtualHost))
-            throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
         return identities;
     }
 
@@ -378,20 +488,23 @@ public class ItkHandler extends Handler.Wrapper
     @Override
     protected void doStop() throws Exception
     {
+        routes = Routes.NONE;
         super.doStop();
-        for (WorkerPool pool : pools.values())
+        synchronized (this)
         {
-            removeBean(pool);
-        }
-        pools.clear();
-        removeBean(client);
-        client = null;
-        hostTable = new HostTable<>();
-        defaultPool = null;
-        if (createdWorkDirectory != null)
-        {
-            deleteTree(createdWorkDirectory);
-            createdWorkDirectory = null;
+            for (WorkerPool pool : pools.values())
+            {
+                removeBean(pool);
+            }
+            pools.clear();
+            removeBean(client);
+            client = null;
+            activeLauncher = null;
+            if (createdWorkDirectory != null)
+            {
+                deleteTree(createdWorkDirectory);
+                createdWorkDirectory = null;
+            }
         }
     }
 
@@ -413,8 +526,9 @@ public class ItkHandler extends Handler.Wrapper
     @Override
     public boolean handle(Request request, Response response, Callback callback) throws Exception
     {
-        WorkerPool matched = hostTable.get(request.getHttpURI().getHost());
-        WorkerPool pool = matched != null ? matched : defaultPool;
+        Routes routes = this.routes;
+        WorkerPool matched = routes.table().get(request.getHttpURI().getHost());
+        WorkerPool pool = matched != null ? matched : routes.defaultPool();
         if (pool == null)
         {
             Handler next = getHandler();
@@ -445,7 +559,15 @@ public class ItkHandler extends Handler.Wrapper
     @Override
     public void dump(Appendable out, String indent) throws IOException
     {
-        dumpObjects(out, indent, new org.eclipse.jetty.util.component.DumpableCollection("vhosts", virtualHosts));
+        dumpObjects(out, indent, new org.eclipse.jetty.util.component.DumpableCollection("vhosts", getVirtualHosts()));
+    }
+
+    /**
+     * What {@link #handle(Request, Response, Callback)} reads, replaced as a whole on every change.
+     */
+    private record Routes(HostTable<WorkerPool> table, WorkerPool defaultPool)
+    {
+        static final Routes NONE = new Routes(new HostTable<>(), null);
     }
 
     @Override

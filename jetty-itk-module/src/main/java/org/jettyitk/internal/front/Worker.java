@@ -37,9 +37,9 @@ import org.slf4j.LoggerFactory;
  * <p>The front's side of one worker process: the process, its pipe {@link PipeEndPoint}, the HTTP/2 session
  * over it, and the exchanges in flight.</p>
  * <pre>
- *   SPAWNING ──SETTINGS received──▶ READY ──stop()──▶ STOPPING ──exit──▶ EXITED
- *      │                              │
- *      └──exit, timeout, violation────┴──────────────kill──────────────▶ EXITED
+ *   SPAWNING ──SETTINGS received──▶ READY ──stop()──▶ STOPPING ──drained: GOAWAY, EOF──▶ exit ──▶ EXITED
+ *      │                              │                    │
+ *      └──exit, timeout, violation────┴────────────────────┴───────kill───────────────────────▶ EXITED
  * </pre>
  * <p>Every exit is classified (status or signal, expected or not) and logged with vhost, pid, uid and lifetime.
  * When the process exits, every exchange still in flight fails (502, or an aborted client stream when already
@@ -61,6 +61,7 @@ public class Worker implements Dumpable
     private final Identity identity;
     private final PipeEndPoint endPoint;
     private final CompletableFuture<Worker> ready = new CompletableFuture<>();
+    private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private final Set<FrontExchange> exchanges = ConcurrentHashMap.newKeySet();
     private final AtomicReference<State> state = new AtomicReference<>(State.SPAWNING);
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -146,8 +147,10 @@ public class Worker implements Dumpable
 
     void onExchangeComplete(FrontExchange exchange)
     {
-        if (exchanges.remove(exchange))
+        if (exchange != null && exchanges.remove(exchange))
             inFlight.decrementAndGet();
+        if (state.get() == State.STOPPING && inFlight.get() == 0)
+            drained.complete(null);
     }
 
     /**
@@ -172,27 +175,40 @@ public class Worker implements Dumpable
     }
 
     /**
-     * Stops gracefully: EOF on the worker's stdin makes it stop its server and exit; past the timeout it is killed.
+     * <p>Stops gracefully: no new request is given to this worker; once the requests in flight have completed
+     * (or after {@code drainTimeout}) the front sends GOAWAY and EOF on the worker's stdin, on which the worker
+     * stops its server and exits; if it has not exited {@code exitTimeout} later, it is killed.</p>
+     *
+     * @return a future completed with the process once it has exited
      */
-    CompletableFuture<Process> stop(Duration timeout)
+    CompletableFuture<Process> stop(Duration drainTimeout, Duration exitTimeout)
     {
         State previous = state.getAndUpdate(s -> s == State.EXITED ? s : State.STOPPING);
-        if (previous != State.EXITED)
-        {
-            // GOAWAY first, then EOF: the worker stops its server and exits.
-            Session session = this.session;
-            if (session != null)
-                session.close(ErrorCode.NO_ERROR.code, "stopping", Callback.from(endPoint::shutdownOutput));
-            else
-                endPoint.shutdownOutput();
-        }
-        return process.onExit().completeOnTimeout(null, timeout.toMillis(), TimeUnit.MILLISECONDS).thenCompose(p ->
-        {
-            if (p != null)
-                return CompletableFuture.completedFuture(p);
-            kill("did not stop within " + timeout);
+        if (previous == State.EXITED)
             return process.onExit();
-        });
+        if (previous == State.SPAWNING)
+            ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " stopped before ready"));
+        onExchangeComplete(null);
+        return drained.completeOnTimeout(null, drainTimeout.toMillis(), TimeUnit.MILLISECONDS)
+            .thenCompose(ignored -> closePipe())
+            .thenCompose(ignored -> process.onExit().completeOnTimeout(null, exitTimeout.toMillis(), TimeUnit.MILLISECONDS))
+            .thenCompose(exited ->
+            {
+                if (exited != null)
+                    return CompletableFuture.completedFuture(exited);
+                kill("did not exit within " + exitTimeout + " of EOF");
+                return process.onExit();
+            });
+    }
+
+    private CompletableFuture<Void> closePipe()
+    {
+        // GOAWAY first, then EOF: the worker stops its server and exits.
+        CompletableFuture<Void> closed = new CompletableFuture<>();
+        Session session = this.session;
+        if (session == null || !session.close(ErrorCode.NO_ERROR.code, "stopping", Callback.from(() -> closed.complete(null), x -> closed.complete(null))))
+            closed.complete(null);
+        return closed.whenComplete((r, x) -> endPoint.shutdownOutput());
     }
 
     private void onSpawnTimeout()

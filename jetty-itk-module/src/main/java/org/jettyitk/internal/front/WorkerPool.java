@@ -35,7 +35,10 @@ public class WorkerPool extends ContainerLifeCycle
     private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
     public static final int DEFAULT_MAX_WORKERS = 1;
     public static final int DEFAULT_MAX_STREAMS_PER_WORKER = 1000;
-    public static final Duration DEFAULT_STOP_TIMEOUT = Duration.ofSeconds(10);
+    /** How long requests in flight may take to finish when a worker is stopped. */
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    /** How long a worker may take to exit after EOF on its stdin before it is killed. */
+    public static final Duration DEFAULT_EXIT_TIMEOUT = Duration.ofSeconds(10);
 
     private final AutoLock lock = new AutoLock();
     private final String name;
@@ -49,6 +52,7 @@ public class WorkerPool extends ContainerLifeCycle
     private final List<Worker> workers = new ArrayList<>();
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private int maxStreamsPerWorker = DEFAULT_MAX_STREAMS_PER_WORKER;
+    private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
     private long spawned;
 
     public WorkerPool(String name, WorkerArguments arguments, Path workDirectory, WorkerLauncher launcher, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout)
@@ -100,6 +104,19 @@ public class WorkerPool extends ContainerLifeCycle
         this.maxStreamsPerWorker = maxStreamsPerWorker;
     }
 
+    @ManagedAttribute("How long in-flight requests may take to finish when workers stop, in ms")
+    public long getDrainTimeoutMillis()
+    {
+        return drainTimeout.toMillis();
+    }
+
+    public void setDrainTimeoutMillis(long millis)
+    {
+        if (millis < 0)
+            throw new IllegalArgumentException("drain timeout < 0: " + millis);
+        this.drainTimeout = Duration.ofMillis(millis);
+    }
+
     @ManagedAttribute("Workers alive")
     public int getWorkerCount()
     {
@@ -137,17 +154,21 @@ public class WorkerPool extends ContainerLifeCycle
         {
             if (!isRunning())
                 return CompletableFuture.failedFuture(new IOException("pool " + name + " is not running"));
+            int active = 0;
             for (Worker worker : workers)
             {
                 if (worker.isUsable() && worker.getInFlight() < maxStreamsPerWorker)
                     return CompletableFuture.completedFuture(worker);
                 if (spawning == null && worker.getState() == Worker.State.SPAWNING)
                     spawning = worker;
+                // A stopping worker drains its requests: it does not hold a slot a new worker needs.
+                if (worker.getState() == Worker.State.SPAWNING || worker.getState() == Worker.State.READY)
+                    active++;
             }
             if (spawning != null)
                 return spawning.ready();
-            if (workers.size() >= maxWorkers)
-                return CompletableFuture.failedFuture(new PoolBusyException("vhost " + name + ": all " + workers.size() + " workers busy"));
+            if (active >= maxWorkers)
+                return CompletableFuture.failedFuture(new PoolBusyException("vhost " + name + ": all " + active + " workers busy"));
             try
             {
                 Worker worker = spawn();
@@ -189,9 +210,11 @@ public class WorkerPool extends ContainerLifeCycle
         List<CompletableFuture<Process>> exits = new ArrayList<>();
         for (Worker worker : stopping)
         {
-            exits.add(worker.stop(DEFAULT_STOP_TIMEOUT));
+            exits.add(worker.stop(drainTimeout, DEFAULT_EXIT_TIMEOUT));
         }
-        CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new)).get(DEFAULT_STOP_TIMEOUT.toMillis() * 2, TimeUnit.MILLISECONDS);
+        // Past the drain and exit timeouts every worker was killed: this wait is only a guard.
+        long guard = drainTimeout.plus(DEFAULT_EXIT_TIMEOUT).plusSeconds(10).toMillis();
+        CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new)).get(guard, TimeUnit.MILLISECONDS);
         super.doStop();
     }
 
