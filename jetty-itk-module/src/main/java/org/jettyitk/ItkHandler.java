@@ -471,7 +471,7 @@ public class ItkHandler extends Handler.Wrapper
     private WorkerLauncher newLauncher(Path work) throws IOException
     {
         String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse("java");
-        String classPath = workerClassPath != null ? workerClassPath : WorkerClassPath.readableByAll(System.getProperty("java.class.path"), work);
+        String classPath = workerClassPath != null ? workerClassPath : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
         return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv);
     }
 

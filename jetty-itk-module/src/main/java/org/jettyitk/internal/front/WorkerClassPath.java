@@ -3,12 +3,16 @@ package org.jettyitk.internal.front;
 import java.io.File;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.URISyntaxException;
+import java.net.URL;
+import java.net.URLClassLoader;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
@@ -31,6 +35,49 @@ public final class WorkerClassPath
 
     private WorkerClassPath()
     {
+    }
+
+    /**
+     * <p>The class path that loaded a class: {@code java.class.path} plus the URLs of every
+     * {@link URLClassLoader} between that class's loader and the system loader. Under Jetty's
+     * {@code start.jar} the former is only {@code start.jar} and the jars are in the latter.</p>
+     *
+     * @param type a class of the front, such as the handler
+     * @return the entries, separated by {@link File#pathSeparator}
+     */
+    public static String ofLoader(Class<?> type)
+    {
+        Set<String> entries = new LinkedHashSet<>();
+        List<String> fromLoaders = new ArrayList<>();
+        for (ClassLoader loader = type.getClassLoader(); loader != null; loader = loader.getParent())
+        {
+            if (!(loader instanceof URLClassLoader urlLoader))
+                continue;
+            List<String> own = new ArrayList<>();
+            for (URL url : urlLoader.getURLs())
+            {
+                if ("file".equals(url.getProtocol()))
+                {
+                    try
+                    {
+                        own.add(Path.of(url.toURI()).toString());
+                    }
+                    catch (URISyntaxException | IllegalArgumentException x)
+                    {
+                        LOG.debug("ignored class path URL {}", url, x);
+                    }
+                }
+            }
+            // Parents first, as the loaders delegate.
+            fromLoaders.addAll(0, own);
+        }
+        for (String entry : System.getProperty("java.class.path", "").split(File.pathSeparator))
+        {
+            if (!entry.isEmpty())
+                entries.add(entry);
+        }
+        entries.addAll(fromLoaders);
+        return String.join(File.pathSeparator, entries);
     }
 
     /**
