@@ -25,7 +25,10 @@ import org.eclipse.jetty.util.annotation.ManagedObject;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
+import org.jettyitk.internal.front.ItkStatus;
 import org.jettyitk.internal.front.PoolBusyException;
+import org.jettyitk.internal.front.TenantLog;
+import org.jettyitk.internal.front.WorkerBudget;
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerLauncher;
@@ -33,6 +36,7 @@ import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.worker.ProcessLimits;
 import org.jettyitk.internal.worker.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -65,6 +69,8 @@ public class ItkHandler extends Handler.Wrapper
     public static final Duration DEFAULT_SPAWN_TIMEOUT = Duration.ofSeconds(30);
     public static final List<String> DEFAULT_WORKER_JVM_OPTIONS = List.of(
         "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-Xss512k", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto");
+    /** Default server-wide cap on worker processes. */
+    public static final int DEFAULT_MAX_WORKERS = 500;
     /** Seconds a client is told to wait when a vhost cannot take its request now. */
     public static final int RETRY_AFTER_SECONDS = 2;
 
@@ -82,6 +88,15 @@ public class ItkHandler extends Handler.Wrapper
     private Path createdWorkDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
     private int maxWorkersPerVirtualHost = WorkerPool.DEFAULT_MAX_WORKERS;
+    private int maxRequestsPerVirtualHost = WorkerPool.DEFAULT_MAX_REQUESTS;
+    private long idleTimeoutMillis = WorkerPool.DEFAULT_IDLE_TIMEOUT.toMillis();
+    private long maxRequestsPerWorker = WorkerPool.DEFAULT_MAX_REQUESTS_PER_WORKER;
+    private long maxWorkerAgeMillis = WorkerPool.DEFAULT_MAX_WORKER_AGE.toMillis();
+    private long requestTimeoutMillis;
+    private long drainTimeoutMillis = WorkerPool.DEFAULT_DRAIN_TIMEOUT.toMillis();
+    private int maxWorkers = DEFAULT_MAX_WORKERS;
+    private String statusPath;
+    private WorkerBudget budget;
     private WorkerLauncher launcher;
     private WorkerLauncher activeLauncher;
     private Path activeWorkDirectory;
@@ -315,6 +330,109 @@ public class ItkHandler extends Handler.Wrapper
         this.maxWorkersPerVirtualHost = max;
     }
 
+    @ManagedAttribute("Default most requests of a vhost in flight; more get 503 with Retry-After")
+    public int getMaxRequestsPerVirtualHost()
+    {
+        return maxRequestsPerVirtualHost;
+    }
+
+    public void setMaxRequestsPerVirtualHost(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxRequestsPerVirtualHost < 1: " + max);
+        this.maxRequestsPerVirtualHost = max;
+    }
+
+    @ManagedAttribute("Default idle time after which a worker is reaped, in ms; 0 never")
+    public long getIdleTimeoutMillis()
+    {
+        return idleTimeoutMillis;
+    }
+
+    public void setIdleTimeoutMillis(long millis)
+    {
+        this.idleTimeoutMillis = nonNegative("idleTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("Default requests after which a worker is recycled; 0 never")
+    public long getMaxRequestsPerWorker()
+    {
+        return maxRequestsPerWorker;
+    }
+
+    public void setMaxRequestsPerWorker(long max)
+    {
+        this.maxRequestsPerWorker = nonNegative("maxRequestsPerWorker", max);
+    }
+
+    @ManagedAttribute("Default age after which a worker is recycled, in ms; 0 never")
+    public long getMaxWorkerAgeMillis()
+    {
+        return maxWorkerAgeMillis;
+    }
+
+    public void setMaxWorkerAgeMillis(long millis)
+    {
+        this.maxWorkerAgeMillis = nonNegative("maxWorkerAgeMillis", millis);
+    }
+
+    @ManagedAttribute("Default time after which a request without a complete response gets 504, in ms; 0 never")
+    public long getRequestTimeoutMillis()
+    {
+        return requestTimeoutMillis;
+    }
+
+    public void setRequestTimeoutMillis(long millis)
+    {
+        this.requestTimeoutMillis = nonNegative("requestTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("How long requests in flight may take to finish when a worker stops, in ms")
+    public long getDrainTimeoutMillis()
+    {
+        return drainTimeoutMillis;
+    }
+
+    public void setDrainTimeoutMillis(long millis)
+    {
+        this.drainTimeoutMillis = nonNegative("drainTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("Most worker processes of all vhosts at once; 0 no cap")
+    public int getMaxWorkers()
+    {
+        return maxWorkers;
+    }
+
+    public void setMaxWorkers(int maxWorkers)
+    {
+        this.maxWorkers = (int)nonNegative("maxWorkers", maxWorkers);
+    }
+
+    @ManagedAttribute("Path of the JSON status page, answered for hosts no vhost serves; null for none")
+    public String getStatusPath()
+    {
+        return statusPath;
+    }
+
+    /**
+     * @param path a path such as {@code /itk-status}; the page answers only requests for a host that no vhost
+     * serves (such as {@code 127.0.0.1}), so tenants' visitors never see it; null disables it
+     */
+    public void setStatusPath(String path)
+    {
+        if (path != null && !path.startsWith("/"))
+            throw new IllegalArgumentException("status path must start with /: " + path);
+        this.statusPath = path;
+    }
+
+    private static long nonNegative(String name, long value)
+    {
+        if (value < 0)
+            throw new IllegalArgumentException(name + " < 0: " + value);
+        return value;
+    }
+
     /**
      * @param launcher how workers are started; null for a {@link ProcessWorkerLauncher} from this handler's settings
      */
@@ -327,6 +445,22 @@ public class ItkHandler extends Handler.Wrapper
      * @param virtualHost a configured vhost
      * @return its pool, or null before start
      */
+    /**
+     * @return the pools of the configured vhosts, in no order
+     */
+    public synchronized List<WorkerPool> getWorkerPools()
+    {
+        return List.copyOf(pools.values());
+    }
+
+    /**
+     * @return the server-wide worker budget, or null before start
+     */
+    public WorkerBudget getWorkerBudget()
+    {
+        return budget;
+    }
+
     public synchronized WorkerPool getWorkerPool(VirtualHost virtualHost)
     {
         return pools.get(virtualHost);
@@ -344,6 +478,7 @@ public class ItkHandler extends Handler.Wrapper
             activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory);
             client = newClient();
             addBean(client, true);
+            budget = new WorkerBudget(maxWorkers);
             for (VirtualHost virtualHost : virtualHosts)
             {
                 WorkerPool pool = newPool(virtualHost, identities.get(virtualHost));
@@ -366,10 +501,40 @@ public class ItkHandler extends Handler.Wrapper
         {
             throw new IllegalStateException("vhost '" + virtualHost.getName() + "': cannot prepare its directory: " + x.getMessage(), x);
         }
-        WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask());
-        WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout);
-        pool.setMaxWorkers(maxWorkersPerVirtualHost);
+        WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask(),
+            new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
+            virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
+            virtualHost.getEnvironment());
+        WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout, budget);
+        pool.setMaxWorkers(orDefault(virtualHost.getMaxWorkers(), maxWorkersPerVirtualHost));
+        pool.setMaxRequests(orDefault(virtualHost.getMaxRequests(), maxRequestsPerVirtualHost));
+        pool.setIdleTimeoutMillis(orDefault(virtualHost.getIdleTimeoutMillis(), idleTimeoutMillis));
+        pool.setMaxRequestsPerWorker(orDefault(virtualHost.getMaxRequestsPerWorker(), maxRequestsPerWorker));
+        pool.setMaxWorkerAgeMillis(orDefault(virtualHost.getMaxWorkerAgeMillis(), maxWorkerAgeMillis));
+        pool.setRequestTimeoutMillis(orDefault(virtualHost.getRequestTimeoutMillis(), requestTimeoutMillis));
+        pool.setDrainTimeoutMillis(drainTimeoutMillis);
+        if (virtualHost.getLogFile() != null)
+        {
+            try
+            {
+                pool.setTenantLog(new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize()));
+            }
+            catch (IOException x)
+            {
+                throw new IllegalStateException("vhost '" + virtualHost.getName() + "': log file " + virtualHost.getLogFile() + ": " + x.getMessage(), x);
+            }
+        }
         return pool;
+    }
+
+    private static int orDefault(int value, int fallback)
+    {
+        return value == VirtualHost.UNSET ? fallback : value;
+    }
+
+    private static long orDefault(long value, long fallback)
+    {
+        return value == VirtualHost.UNSET ? fallback : value;
     }
 
     private Routes newRoutes()
@@ -531,18 +696,44 @@ public class ItkHandler extends Handler.Wrapper
         WorkerPool pool = matched != null ? matched : routes.defaultPool();
         if (pool == null)
         {
+            if (statusPath != null && statusPath.equals(request.getHttpURI().getPath()))
+            {
+                ItkStatus.write(this, response, callback);
+                return true;
+            }
             Handler next = getHandler();
             if (next != null)
                 return next.handle(request, response, callback);
             Response.writeError(request, response, callback, HttpStatus.NOT_FOUND_404, "No such virtual host");
             return true;
         }
+        if (!pool.tryEnter())
+        {
+            onUnavailable(pool, request, response, callback, new PoolBusyException("vhost " + pool.getName() + ": " + pool.getMaxRequests() + " requests in flight"));
+            return true;
+        }
+        Callback exit = new Callback.Nested(callback)
+        {
+            @Override
+            public void succeeded()
+            {
+                pool.exit();
+                super.succeeded();
+            }
+
+            @Override
+            public void failed(Throwable x)
+            {
+                pool.exit();
+                super.failed(x);
+            }
+        };
         pool.acquire().whenComplete((worker, failure) ->
         {
             if (failure == null)
-                FrontExchanges.forward(worker, request, response, callback);
+                FrontExchanges.forward(worker, request, response, exit);
             else
-                onUnavailable(pool, request, response, callback, failure);
+                onUnavailable(pool, request, response, exit, failure);
         });
         return true;
     }

@@ -2,7 +2,9 @@ package org.jettyitk;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Objects;
 
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
@@ -29,6 +31,10 @@ public class VirtualHost
 {
     /** Default file mode creation mask of a worker: nothing for others. */
     public static final int DEFAULT_UMASK = 027;
+    /** A setting left {@code UNSET} takes the {@link ItkHandler}'s value. */
+    public static final int UNSET = -1;
+    /** The worker's stderr log is rotated (one {@code .1} kept) past this size. */
+    public static final long DEFAULT_MAX_LOG_SIZE = 10 * 1024 * 1024;
 
     private String name;
     private final List<String> hostNames = new ArrayList<>();
@@ -38,6 +44,21 @@ public class VirtualHost
     private String app;
     private String handlerClass;
     private int umask = DEFAULT_UMASK;
+    private int maxWorkers = UNSET;
+    private int maxRequests = UNSET;
+    private long idleTimeoutMillis = UNSET;
+    private long maxRequestsPerWorker = UNSET;
+    private long maxWorkerAgeMillis = UNSET;
+    private long requestTimeoutMillis = UNSET;
+    private String jvmOptions;
+    private int nice;
+    private long maxOpenFiles = UNSET;
+    private long maxProcesses = UNSET;
+    private long maxAddressSpace = UNSET;
+    private long maxCoreSize = 0;
+    private final Map<String, String> environment = new LinkedHashMap<>();
+    private String logFile;
+    private long maxLogSize = DEFAULT_MAX_LOG_SIZE;
 
     public VirtualHost()
     {
@@ -156,6 +177,199 @@ public class VirtualHost
         if (umask < 0 || umask > 0777)
             throw new IllegalArgumentException("umask out of range 0..0777: " + Integer.toOctalString(umask));
         this.umask = umask;
+    }
+
+    @ManagedAttribute("Most workers of this vhost; -1 for the handler's")
+    public int getMaxWorkers()
+    {
+        return maxWorkers;
+    }
+
+    public void setMaxWorkers(int maxWorkers)
+    {
+        this.maxWorkers = atLeast("maxWorkers", maxWorkers, 1);
+    }
+
+    @ManagedAttribute("Most requests of this vhost in flight, more get 503; -1 for the handler's")
+    public int getMaxRequests()
+    {
+        return maxRequests;
+    }
+
+    public void setMaxRequests(int maxRequests)
+    {
+        this.maxRequests = atLeast("maxRequests", maxRequests, 1);
+    }
+
+    @ManagedAttribute("Idle worker reaped after this many ms, 0 never; -1 for the handler's")
+    public long getIdleTimeoutMillis()
+    {
+        return idleTimeoutMillis;
+    }
+
+    public void setIdleTimeoutMillis(long millis)
+    {
+        this.idleTimeoutMillis = atLeast("idleTimeoutMillis", millis, 0);
+    }
+
+    @ManagedAttribute("Worker recycled after this many requests, 0 never; -1 for the handler's")
+    public long getMaxRequestsPerWorker()
+    {
+        return maxRequestsPerWorker;
+    }
+
+    public void setMaxRequestsPerWorker(long max)
+    {
+        this.maxRequestsPerWorker = atLeast("maxRequestsPerWorker", max, 0);
+    }
+
+    @ManagedAttribute("Worker recycled after this many ms, 0 never; -1 for the handler's")
+    public long getMaxWorkerAgeMillis()
+    {
+        return maxWorkerAgeMillis;
+    }
+
+    public void setMaxWorkerAgeMillis(long millis)
+    {
+        this.maxWorkerAgeMillis = atLeast("maxWorkerAgeMillis", millis, 0);
+    }
+
+    @ManagedAttribute("504 after this many ms without a complete response, 0 never; -1 for the handler's")
+    public long getRequestTimeoutMillis()
+    {
+        return requestTimeoutMillis;
+    }
+
+    public void setRequestTimeoutMillis(long millis)
+    {
+        this.requestTimeoutMillis = atLeast("requestTimeoutMillis", millis, 0);
+    }
+
+    @ManagedAttribute("Worker JVM options, space-separated; null for the handler's")
+    public String getJvmOptions()
+    {
+        return jvmOptions;
+    }
+
+    /**
+     * @param options space-separated JVM options that replace the handler's, such as {@code -Xmx512m}
+     */
+    public void setJvmOptions(String options)
+    {
+        this.jvmOptions = options;
+    }
+
+    @ManagedAttribute("Nice value added to the worker, 0..19")
+    public int getNice()
+    {
+        return nice;
+    }
+
+    public void setNice(int nice)
+    {
+        if (nice < 0 || nice > 19)
+            throw new IllegalArgumentException("nice outside 0..19: " + nice);
+        this.nice = nice;
+    }
+
+    @ManagedAttribute("RLIMIT_NOFILE of the worker; -1 inherited")
+    public long getMaxOpenFiles()
+    {
+        return maxOpenFiles;
+    }
+
+    public void setMaxOpenFiles(long max)
+    {
+        this.maxOpenFiles = atLeast("maxOpenFiles", max, 0);
+    }
+
+    @ManagedAttribute("RLIMIT_NPROC of the worker (all processes and threads of its uid); -1 inherited")
+    public long getMaxProcesses()
+    {
+        return maxProcesses;
+    }
+
+    public void setMaxProcesses(long max)
+    {
+        this.maxProcesses = atLeast("maxProcesses", max, 0);
+    }
+
+    @ManagedAttribute("RLIMIT_AS of the worker in bytes; -1 inherited")
+    public long getMaxAddressSpace()
+    {
+        return maxAddressSpace;
+    }
+
+    public void setMaxAddressSpace(long max)
+    {
+        this.maxAddressSpace = atLeast("maxAddressSpace", max, 0);
+    }
+
+    @ManagedAttribute("RLIMIT_CORE of the worker in bytes; 0 by default, -1 inherited")
+    public long getMaxCoreSize()
+    {
+        return maxCoreSize;
+    }
+
+    public void setMaxCoreSize(long max)
+    {
+        this.maxCoreSize = max < 0 ? UNSET : max;
+    }
+
+    @ManagedAttribute("Variables added to the worker's clean environment")
+    public Map<String, String> getEnvironment()
+    {
+        return Map.copyOf(environment);
+    }
+
+    public void addEnvironment(String name, String value)
+    {
+        if (name == null || name.isEmpty() || name.indexOf('=') >= 0 || name.indexOf(0) >= 0)
+            throw new IllegalArgumentException("invalid environment variable name: " + name);
+        environment.put(name, value);
+    }
+
+    public void setEnvironment(Map<String, String> variables)
+    {
+        environment.clear();
+        variables.forEach(this::addEnvironment);
+    }
+
+    @ManagedAttribute("File the worker's stderr is appended to; null for the server log")
+    public String getLogFile()
+    {
+        return logFile;
+    }
+
+    /**
+     * @param logFile a file in a directory that only root can write (checked at start: the front opens it as root)
+     */
+    public void setLogFile(String logFile)
+    {
+        this.logFile = logFile;
+    }
+
+    @ManagedAttribute("Size past which the log file is rotated, in bytes")
+    public long getMaxLogSize()
+    {
+        return maxLogSize;
+    }
+
+    public void setMaxLogSize(long maxLogSize)
+    {
+        this.maxLogSize = atLeast("maxLogSize", maxLogSize, 1024);
+    }
+
+    private static int atLeast(String name, int value, int min)
+    {
+        return (int)atLeast(name, (long)value, min);
+    }
+
+    private static long atLeast(String name, long value, long min)
+    {
+        if (value != UNSET && value < min)
+            throw new IllegalArgumentException(name + " < " + min + ": " + value);
+        return value;
     }
 
     @Override

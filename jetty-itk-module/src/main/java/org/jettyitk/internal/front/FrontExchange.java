@@ -2,8 +2,11 @@ package org.jettyitk.internal.front;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.time.Duration;
 import java.util.Locale;
 import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 import org.eclipse.jetty.http.HttpField;
@@ -26,6 +29,7 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.ConnectionFacts;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,7 +45,8 @@ import org.slf4j.LoggerFactory;
  *   F2C front to client   Jetty's Response, the next DATA demanded only once the previous write succeeded,
  *                         so a slow client stalls its own stream's window and nothing else
  * </pre>
- * <p>Failures (DESIGN: failure policy): a worker that dies, resets or sends malformed output gets a 502 if the
+ * <p>Failures (DESIGN: failure policy): a request without a complete response after the vhost's request
+ * timeout gets 504 (or an aborted stream when committed) and its worker stream is cancelled; a worker that dies, resets or sends malformed output gets a 502 if the
  * response is not committed, else the client's stream is aborted; a client that goes away cancels the worker's
  * stream. Everything the worker sends is checked again here: status range, header names and values.</p>
  * <p>{@code Expect: 100-continue}: the client's body is read only once the worker answered 100 (Jetty then
@@ -63,6 +68,7 @@ class FrontExchange implements Stream.Listener
     private final boolean expectContinue;
     private volatile Stream stream;
     private volatile HttpFields responseTrailers;
+    private volatile Scheduler.Task timeout;
     private boolean requestContentStarted;
 
     FrontExchange(Worker worker, Request request, Response response, Callback callback)
@@ -80,6 +86,9 @@ class FrontExchange implements Stream.Listener
         MetaData.Request metaData = clientToFrontRequest();
         HeadersFrame headers = new HeadersFrame(metaData, null, !hasContent);
         request.addFailureListener(this::onClientFailure);
+        Duration requestTimeout = worker.getRequestTimeout();
+        if (!requestTimeout.isZero())
+            timeout = worker.getScheduler().schedule(this::onTimeout, requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
         worker.newStream(headers, new Promise<>()
         {
             @Override
@@ -334,9 +343,32 @@ class FrontExchange implements Stream.Listener
             LOG.debug("C2F failure on {}", this, failure);
         if (done.compareAndSet(false, true))
         {
+            cancelTimeout();
             cancelStream();
             worker.onExchangeComplete(this);
         }
+    }
+
+    private void onTimeout()
+    {
+        if (!done.compareAndSet(false, true))
+            return;
+        TimeoutException failure = new TimeoutException("request timeout " + worker.getRequestTimeout().toMillis() + "ms");
+        if (LOG.isDebugEnabled())
+            LOG.debug("timeout {}", this);
+        cancelStream();
+        worker.onExchangeComplete(this);
+        if (response.isCommitted())
+            callback.failed(failure);
+        else
+            Response.writeError(request, response, callback, HttpStatus.GATEWAY_TIMEOUT_504, "Gateway Timeout");
+    }
+
+    private void cancelTimeout()
+    {
+        Scheduler.Task task = timeout;
+        if (task != null)
+            task.cancel();
     }
 
     private void onWorkerViolation(String violation)
@@ -349,6 +381,7 @@ class FrontExchange implements Stream.Listener
     {
         if (done.compareAndSet(false, true))
         {
+            cancelTimeout();
             worker.onExchangeComplete(this);
             callback.succeeded();
         }
@@ -360,6 +393,7 @@ class FrontExchange implements Stream.Listener
             return;
         if (LOG.isDebugEnabled())
             LOG.debug("failed {}", this, failure);
+        cancelTimeout();
         cancelStream();
         worker.onExchangeComplete(this);
         if (response.isCommitted())

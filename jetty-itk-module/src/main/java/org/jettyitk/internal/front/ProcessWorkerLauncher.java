@@ -21,7 +21,8 @@ import org.slf4j.LoggerFactory;
  * bounding capability sets and sets no-new-privs before {@code exec}. The worker still proves the drop itself.
  * Without {@code setpriv} the worker starts as root and drops as the very first thing in its {@code main()}.</p>
  * <p>The environment is an allow-list ({@link #ENVIRONMENT_ALLOW_LIST} from the front's, when set) plus the
- * worker's own {@code HOME}, {@code TMPDIR}, {@code USER} and {@code LOGNAME}: nothing such as
+ * worker's own {@code HOME}, {@code TMPDIR}, {@code USER} and {@code LOGNAME}, plus the vhost's additions:
+ * nothing such as
  * {@code JAVA_TOOL_OPTIONS} or {@code LD_PRELOAD} reaches the worker.</p>
  */
 public class ProcessWorkerLauncher implements WorkerLauncher
@@ -57,6 +58,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.directory(workDirectory.toFile());
         configureEnvironment(builder.environment(), arguments.identity(), workDirectory);
+        builder.environment().putAll(arguments.environment());
         if (LOG.isDebugEnabled())
             LOG.debug("launching {}", command);
         return builder.start();
@@ -68,7 +70,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         if (useSetpriv)
             command.addAll(setprivPrefix(arguments.identity()));
         command.add(javaCommand);
-        command.addAll(jvmOptions);
+        command.addAll(arguments.jvmOptions() != null ? arguments.jvmOptions() : jvmOptions);
         Path tmp = workDirectory.resolve("tmp");
         command.add("-Djava.io.tmpdir=" + tmp);
         command.add("-Duser.home=" + workDirectory);

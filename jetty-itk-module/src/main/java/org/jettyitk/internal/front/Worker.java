@@ -67,6 +67,7 @@ public class Worker implements Dumpable
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong requests = new AtomicLong();
     private final long startNanos = System.nanoTime();
+    private volatile long lastActiveNanos = startNanos;
     private final Logger tenantLog;
     private volatile Session session;
     private volatile String killReason;
@@ -110,9 +111,27 @@ public class Worker implements Dumpable
         return inFlight.get();
     }
 
+    Scheduler getScheduler()
+    {
+        return pool.getScheduler();
+    }
+
+    Duration getRequestTimeout()
+    {
+        return pool.getRequestTimeout();
+    }
+
     public long getRequests()
     {
         return requests.get();
+    }
+
+    /**
+     * @return how long this worker has had no request in flight (zero while it has some)
+     */
+    public Duration getIdle()
+    {
+        return inFlight.get() > 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - lastActiveNanos);
     }
 
     public Duration getUptime()
@@ -135,6 +154,7 @@ public class Worker implements Dumpable
         }
         exchanges.add(exchange);
         inFlight.incrementAndGet();
+        lastActiveNanos = System.nanoTime();
         requests.incrementAndGet();
         // The process may have exited between the check above and the add: fail what onExit() missed.
         if (state.get() == State.EXITED)
@@ -148,7 +168,10 @@ public class Worker implements Dumpable
     void onExchangeComplete(FrontExchange exchange)
     {
         if (exchange != null && exchanges.remove(exchange))
+        {
+            lastActiveNanos = System.nanoTime();
             inFlight.decrementAndGet();
+        }
         if (state.get() == State.STOPPING && inFlight.get() == 0)
             drained.complete(null);
     }
@@ -230,6 +253,7 @@ public class Worker implements Dumpable
     {
         State previous = state.getAndSet(State.EXITED);
         int status = process.exitValue();
+        // A stopped worker killed past its exit timeout is logged as unexpected but is no crash of the tenant.
         boolean expected = previous == State.STOPPING && status == 0;
         String how = describeExit(status);
         Duration lifetime = getUptime();
@@ -244,7 +268,7 @@ public class Worker implements Dumpable
         {
             exchange.fail(failure);
         }
-        pool.onWorkerExit(this);
+        pool.onWorkerExit(this, previous == State.STOPPING);
     }
 
     /**
@@ -310,7 +334,12 @@ public class Worker implements Dumpable
 
     private void logLine(byte[] line, int length)
     {
-        tenantLog.info("[{}] {}", process.pid(), new String(line, 0, length, StandardCharsets.UTF_8));
+        String text = new String(line, 0, length, StandardCharsets.UTF_8);
+        TenantLog file = pool.getTenantLog();
+        if (file != null)
+            file.write(process.pid(), text);
+        else
+            tenantLog.info("[{}] {}", process.pid(), text);
     }
 
     @Override
@@ -350,6 +379,7 @@ public class Worker implements Dumpable
             if (state.compareAndSet(State.SPAWNING, State.READY))
             {
                 LOG.info("worker ready vhost={} pid={} uid={} gid={} in {}ms", pool.getName(), process.pid(), identity.uid(), identity.gid(), getUptime().toMillis());
+                pool.onWorkerReady(Worker.this);
                 ready.complete(Worker.this);
             }
         }

@@ -3,16 +3,18 @@ package org.jettyitk.internal.worker;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
+import java.util.Map;
 
 import org.jettyitk.internal.posix.Identity;
 
 /**
- * <p>What the front tells a worker on its command line: whom to run as and what to deploy. The front builds
- * it with {@link #toArguments()}, the worker reads it with {@link #parse(String[])}; nothing else crosses
- * from front to worker before the pipe protocol starts.</p>
+ * <p>What the front tells a worker: whom to run as, what to deploy and the limits of the process. The front
+ * builds the command line with {@link #toArguments()}, the worker reads it with {@link #parse(String[])}; the
+ * JVM options and the environment additions are applied by the launcher and do not travel as arguments.</p>
  * <pre>
  *   --vhost alice --user alice --uid 41001 --gid 41001 --groups 41001,41005
  *   --app /srv/alice/site.war [--handler-class com.example.Hello] --umask 027
+ *   [--nice 5] [--rlimit-nofile 4096] [--rlimit-nproc 256] [--rlimit-as N] [--rlimit-core 0]
  * </pre>
  *
  * @param vhost the name of the vhost, for logs
@@ -20,9 +22,25 @@ import org.jettyitk.internal.posix.Identity;
  * @param app the application: a directory, an exploded webapp or a {@code .war}, or the class path of a handler
  * @param handlerClass a {@code org.eclipse.jetty.server.Handler} class to load from {@code app}, or null
  * @param umask the file mode creation mask
+ * @param limits the process limits, applied before the privilege drop is proven
+ * @param jvmOptions the worker's JVM options, or null for the launcher's
+ * @param environment variables added to the worker's clean environment
  */
-public record WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask)
+public record WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
+                              ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment)
 {
+    public WorkerArguments
+    {
+        limits = limits != null ? limits : ProcessLimits.NONE;
+        jvmOptions = jvmOptions != null ? List.copyOf(jvmOptions) : null;
+        environment = environment != null ? Map.copyOf(environment) : Map.of();
+    }
+
+    public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask)
+    {
+        this(vhost, identity, app, handlerClass, umask, ProcessLimits.NONE, null, Map.of());
+    }
+
     public List<String> toArguments()
     {
         List<String> args = new ArrayList<>(List.of(
@@ -35,6 +53,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
             "--umask", Integer.toOctalString(umask)));
         if (handlerClass != null)
             args.addAll(List.of("--handler-class", handlerClass));
+        limits.addArguments(args);
         return args;
     }
 
@@ -58,6 +77,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
         Integer gid = null;
         int[] groups = null;
         int umask = 027;
+        ProcessLimits limits = ProcessLimits.NONE;
         for (int i = 0; i < args.length; i += 2)
         {
             if (i + 1 >= args.length)
@@ -73,11 +93,11 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
                 case "--app" -> app = value;
                 case "--handler-class" -> handlerClass = value;
                 case "--umask" -> umask = Integer.parseInt(value, 8);
-                default -> throw new IllegalArgumentException("unknown option: " + args[i]);
+                default -> limits = limits.with(args[i], value);
             }
         }
         if (vhost == null || user == null || uid == null || gid == null || groups == null || app == null)
             throw new IllegalArgumentException("required: --vhost --user --uid --gid --groups --app; got " + Arrays.toString(args));
-        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask);
+        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask, limits, null, Map.of());
     }
 }

@@ -25,7 +25,7 @@ import org.jettyitk.internal.posix.PrivilegeException;
  * <ol>
  *   <li>Keep the protocol pipe to itself: fd 1 is duplicated for the protocol and then pointed at stderr, and
  *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log.</li>
- *   <li>Set the umask, then drop to the identity (a no-op when the front launched it through {@code setpriv})
+ *   <li>Set the umask, nice value and resource limits, then drop to the identity (a no-op when the front launched it through {@code setpriv})
  *   and prove the drop, before any tenant class or file is touched.</li>
  *   <li>Deploy the app, then start the connector: its first bytes (HTTP/2 SETTINGS) tell the front it is ready.</li>
  *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
@@ -66,12 +66,25 @@ public final class WorkerMain
             return;
         }
 
+        Posix posix;
+        try
+        {
+            posix = Posix.get();
+        }
+        catch (IOException x)
+        {
+            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
+            System.exit(PrivilegeDrop.EXIT_NOT_NATIVE);
+            return;
+        }
+
         OutputStream protocolOut;
         try
         {
-            Posix posix = Posix.get();
             protocolOut = reserveProtocolOutput(posix);
+            // Per-process set-up before the uid change, as php-fpm does: each call is checked.
             posix.umask(arguments.umask());
+            arguments.limits().apply(posix);
             PrivilegeDrop.dropTo(posix, arguments.identity());
             PrivilegeDrop.verify(posix, arguments.identity());
         }
@@ -84,7 +97,7 @@ public final class WorkerMain
         catch (IOException x)
         {
             stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
-            System.exit(PrivilegeDrop.EXIT_NOT_NATIVE);
+            System.exit(PrivilegeDrop.EXIT_DROP_FAILED);
             return;
         }
 
