@@ -10,6 +10,7 @@ import java.security.NoSuchAlgorithmException;
 import java.util.Collections;
 import java.util.HexFormat;
 import java.util.Map;
+import java.util.TreeSet;
 
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
@@ -35,6 +36,19 @@ public class TestApp extends ServletContextHandler
         return (byte)((i * 31 + (i >>> 8)) % 251);
     }
 
+    /**
+     * @return the first length bytes that {@code /bytes} generates
+     */
+    public static byte[] generated(int length)
+    {
+        byte[] bytes = new byte[length];
+        for (int i = 0; i < length; i++)
+        {
+            bytes[i] = byteAt(i);
+        }
+        return bytes;
+    }
+
     public static String sha256(byte[] bytes)
     {
         try
@@ -53,13 +67,17 @@ public class TestApp extends ServletContextHandler
         protected void service(HttpServletRequest request, HttpServletResponse response) throws IOException
         {
             String path = request.getPathInfo() == null ? "/" : request.getPathInfo();
-            switch (path)
+            // /info/anything reports too, so that encoded paths can be checked.
+            String route = path.startsWith("/info/") ? "/info" : path;
+            switch (route)
             {
                 case "/whoami" -> whoami(response);
                 case "/info" -> info(request, response);
+                case "/headers" -> headers(response);
+                case "/pid" -> text(response, "pid=" + ProcessHandle.current().pid() + "\n");
                 case "/echo" -> echo(request, response);
                 case "/bytes" -> bytes(request, response);
-                case "/status" -> response.setStatus(Integer.parseInt(request.getParameter("code")));
+                case "/status" -> status(request, response);
                 case "/error" -> throw new IllegalStateException("tenant failure");
                 case "/trailers" -> trailers(response);
                 case "/print" -> print(response);
@@ -67,6 +85,13 @@ public class TestApp extends ServletContextHandler
                 case "/read" -> read(request, response);
                 case "/setuid" -> setuid(response);
                 case "/sleep" -> sleep(request, response);
+                case "/env" -> env(response);
+                case "/limits" -> limits(response);
+                case "/log" -> log(request, response);
+                case "/stall" -> stall(request, response);
+                case "/allocate" -> allocate();
+                case "/fork" -> fork(request, response);
+                case "/spin" -> spin(request, response);
                 default -> text(response, "path " + path + "\n");
             }
         }
@@ -90,9 +115,12 @@ public class TestApp extends ServletContextHandler
 
         private static void info(HttpServletRequest request, HttpServletResponse response) throws IOException
         {
+            // Also in a header, for the methods whose response has no body (HEAD).
+            response.setHeader("X-Method", request.getMethod());
             StringBuilder out = new StringBuilder();
             out.append("method=").append(request.getMethod()).append('\n');
             out.append("requestURI=").append(request.getRequestURI()).append('\n');
+            out.append("pathInfo=").append(request.getPathInfo()).append('\n');
             out.append("queryString=").append(request.getQueryString()).append('\n');
             out.append("remoteAddr=").append(request.getRemoteAddr()).append('\n');
             out.append("remotePort=").append(request.getRemotePort()).append('\n');
@@ -102,12 +130,34 @@ public class TestApp extends ServletContextHandler
             out.append("scheme=").append(request.getScheme()).append('\n');
             out.append("secure=").append(request.isSecure()).append('\n');
             out.append("protocol=").append(request.getProtocol()).append('\n');
+            for (String name : new TreeSet<>(request.getParameterMap().keySet()))
+            {
+                out.append("parameter ").append(name).append('=')
+                    .append(String.join("|", request.getParameterValues(name))).append('\n');
+            }
             for (String name : Collections.list(request.getHeaderNames()))
             {
                 out.append("header ").append(name.toLowerCase()).append('=')
                     .append(String.join("|", Collections.list(request.getHeaders(name)))).append('\n');
             }
             text(response, out.toString());
+        }
+
+        private static void headers(HttpServletResponse response) throws IOException
+        {
+            response.addHeader("X-Multi", "one");
+            response.addHeader("X-Multi", "two");
+            response.addHeader("Set-Cookie", "a=1");
+            response.addHeader("Set-Cookie", "b=2");
+            text(response, "headers\n");
+        }
+
+        private static void status(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            response.setStatus(Integer.parseInt(request.getParameter("code")));
+            String body = request.getParameter("body");
+            if (body != null)
+                text(response, body);
         }
 
         private static void echo(HttpServletRequest request, HttpServletResponse response) throws IOException
@@ -211,6 +261,164 @@ public class TestApp extends ServletContextHandler
                 Thread.currentThread().interrupt();
             }
             text(response, "slept\n");
+        }
+
+        /**
+         * The worker's environment ({@code env NAME=value}), home, temporary directory and working directory.
+         */
+        private static void env(HttpServletResponse response) throws IOException
+        {
+            StringBuilder out = new StringBuilder();
+            for (Map.Entry<String, String> variable : new java.util.TreeMap<>(System.getenv()).entrySet())
+            {
+                out.append("env ").append(variable.getKey()).append('=').append(variable.getValue()).append('\n');
+            }
+            out.append("property user.home=").append(System.getProperty("user.home")).append('\n');
+            out.append("property java.io.tmpdir=").append(System.getProperty("java.io.tmpdir")).append('\n');
+            out.append("cwd=").append(Path.of("").toAbsolutePath()).append('\n');
+            text(response, out.toString());
+        }
+
+        /**
+         * The nice value of the process and of each of its threads (Linux keeps one per thread), its resource
+         * limits ({@code limit Max open files=soft hard}), its heap limit and its JVM options.
+         */
+        private static void limits(HttpServletResponse response) throws IOException
+        {
+            StringBuilder out = new StringBuilder();
+            out.append("nice=").append(nice(Path.of("/proc/self/stat"))).append('\n');
+            TreeSet<Integer> threadNices = new TreeSet<>();
+            try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc/self/task")))
+            {
+                for (Path task : tasks.toList())
+                {
+                    try
+                    {
+                        threadNices.add(nice(task.resolve("stat")));
+                    }
+                    catch (IOException x)
+                    {
+                        // The thread ended meanwhile.
+                    }
+                }
+            }
+            out.append("threadNices=").append(threadNices).append('\n');
+            for (String line : Files.readAllLines(Path.of("/proc/self/limits")))
+            {
+                // "Max open files            512                  512                  files"
+                if (line.startsWith("Max "))
+                {
+                    String[] values = line.substring(26).trim().split("\\s+");
+                    out.append("limit ").append(line.substring(0, 26).trim()).append('=').append(values[0]).append(' ').append(values[1]).append('\n');
+                }
+            }
+            out.append("maxMemory=").append(Runtime.getRuntime().maxMemory()).append('\n');
+            out.append("jvmOptions=").append(String.join(" ", java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())).append('\n');
+            text(response, out.toString());
+        }
+
+        private static int nice(Path stat) throws IOException
+        {
+            // Fields after the command name, which may hold spaces: state is field 3, nice field 19.
+            String line = Files.readString(stat);
+            String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");
+            return Integer.parseInt(fields[19 - 3]);
+        }
+
+        /**
+         * Prints {@code lines} lines {@code text i} to stderr: what a tenant logs.
+         */
+        private static void log(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            int lines = Integer.parseInt(request.getParameter("lines"));
+            String text = request.getParameter("text");
+            for (int i = 0; i < lines; i++)
+            {
+                System.err.println(text + " " + i);
+            }
+            text(response, "logged=" + lines + "\n");
+        }
+
+        /**
+         * Commits a response, then sleeps {@code ms} before completing it.
+         */
+        private static void stall(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            text(response, "partial\n");
+            response.flushBuffer();
+            sleep(request, response);
+        }
+
+        /**
+         * Allocates without end: the worker's heap fills up and its JVM exits (-XX:+ExitOnOutOfMemoryError).
+         */
+        private static void allocate()
+        {
+            java.util.List<byte[]> blocks = new java.util.ArrayList<>();
+            while (true)
+            {
+                blocks.add(new byte[1024 * 1024]);
+            }
+        }
+
+        /**
+         * Starts up to {@code n} {@code sleep 60} processes until the process limit stops it, reports how many
+         * started and why it stopped, then kills them.
+         */
+        private static void fork(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            int n = Integer.parseInt(request.getParameter("n"));
+            java.util.List<Process> children = new java.util.ArrayList<>();
+            String failure = "none";
+            try
+            {
+                while (children.size() < n)
+                {
+                    children.add(new ProcessBuilder("sleep", "60").redirectErrorStream(true).start());
+                }
+            }
+            catch (Throwable x)
+            {
+                failure = x.toString();
+            }
+            finally
+            {
+                for (Process child : children)
+                {
+                    child.destroyForcibly();
+                }
+            }
+            text(response, "started=" + children.size() + "\nfailure=" + failure + "\n");
+        }
+
+        private static volatile long spins;
+
+        /**
+         * Busy-loops on {@code threads} threads, the request's included, for {@code ms} (a safety net: the
+         * tests pass more than they last and kill the worker).
+         */
+        private static void spin(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            int threads = Integer.parseInt(request.getParameter("threads"));
+            long until = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(Long.parseLong(request.getParameter("ms")));
+            for (int i = 1; i < threads; i++)
+            {
+                Thread thread = new Thread(() -> spinUntil(until), "spin-" + i);
+                thread.setDaemon(true);
+                thread.start();
+            }
+            spinUntil(until);
+            text(response, "spun\n");
+        }
+
+        private static void spinUntil(long until)
+        {
+            long count = 0;
+            while (System.nanoTime() - until < 0)
+            {
+                count++;
+            }
+            spins += count;
         }
     }
 }

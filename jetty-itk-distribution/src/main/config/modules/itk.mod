@@ -1,0 +1,107 @@
+# jetty-itk @project.version@: see the jetty-itk README, section "The Jetty module".
+
+[description]
+Runs each virtual host as its own Unix user (jetty-itk, like Apache's mpm-itk).
+Inserts an ItkHandler at the tail of the server's handler chain: a request for a
+host that a vhost names is served by a worker JVM running as that vhost's user
+(uid, gid, groups), other requests go on to the server's contexts.
+Each vhost is one Jetty XML file in ${jetty.base}/itk/ (<Configure class="org.jettyitk.VirtualHost">),
+added, replaced and removed while the server runs.
+The server must run as root (or with CAP_SETUID, CAP_SETGID and CAP_CHOWN).
+
+[tags]
+handler
+itk
+security
+
+[environment]
+ee10
+
+[depends]
+server
+ee10-webapp
+itk-jnr
+
+[files]
+itk/
+maven://org.jettyitk/jetty-itk/@project.version@|lib/itk/jetty-itk-@project.version@.jar
+maven://org.eclipse.jetty.http2/jetty-http2-client/${jetty.version}/jar|lib/http2/jetty-http2-client-${jetty.version}.jar
+
+[lib]
+lib/jetty-alpn-client-${jetty.version}.jar
+lib/http2/jetty-http2-common-${jetty.version}.jar
+lib/http2/jetty-http2-hpack-${jetty.version}.jar
+lib/http2/jetty-http2-server-${jetty.version}.jar
+lib/http2/jetty-http2-client-${jetty.version}.jar
+lib/itk/jetty-itk-@project.version@.jar
+
+[xml]
+etc/jetty-itk.xml
+
+[ini-template]
+# tag::documentation[]
+## jetty-itk: each virtual host runs as its own Unix user.
+## Each vhost is one Jetty XML file in jetty.itk.directory, for example itk/alice.xml:
+##   <?xml version="1.0"?>
+##   <!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "https://jetty.org/configure_10_0.dtd">
+##   <Configure class="org.jettyitk.VirtualHost">
+##     <Call name="addHostName"><Arg>alice.example.com</Arg></Call>
+##     <Set name="user">alice</Set>
+##     <Set name="app"><Property name="jetty.base"/>/tenants/alice/site.war</Set>
+##   </Configure>
+
+## The directory of vhost files (*.xml; hidden files are ignored); only root may write it.
+# jetty.itk.directory=${jetty.base}/itk
+
+## Seconds between two scans of the vhost directory for added, changed and removed files (0: read them once at start).
+# jetty.itk.scanIntervalSeconds=1
+
+## The vhost (a file's name without .xml, unless it sets another name) that serves the hosts no vhost names;
+## by default those requests go on to the server's other handlers (contexts, else 404).
+# jetty.itk.defaultVirtualHost=
+
+## The range every uid, gid and supplementary gid of a vhost must be in (uid and gid 0 never are).
+# jetty.itk.minId=1000
+# jetty.itk.maxId=60000
+
+## The java binary of the worker JVMs (default: the server's own).
+# jetty.itk.javaCommand=
+
+## Options of every worker JVM, space-separated (a vhost file may replace them with <Set name="jvmOptions">).
+# jetty.itk.workerJvmOptions=-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -XX:+ExitOnOutOfMemoryError -Xshare:auto
+
+## The class path of the worker JVMs (default: the server's own jars; unreadable ones are copied for the tenants).
+# jetty.itk.workerClassPath=
+
+## Whether workers are exec'd through /usr/bin/setpriv, so that the worker JVM never runs as root.
+# jetty.itk.useSetpriv=true
+
+## The directory of the workers' home and temporary directories (default: a new temporary directory, deleted at stop).
+# jetty.itk.workDirectory=
+
+## Longest wait for a new worker to be ready, in ms; past it, waiting requests get 503.
+# jetty.itk.spawnTimeoutMillis=30000
+
+## Defaults of every vhost (a vhost file may set its own: maxWorkers, maxRequests, idleTimeoutMillis, ...).
+## Most workers per vhost.
+# jetty.itk.maxWorkersPerVirtualHost=1
+## Most requests of a vhost in flight; more get 503 with Retry-After.
+# jetty.itk.maxRequestsPerVirtualHost=1000
+## Idle time after which a worker is stopped, in ms (0: never).
+# jetty.itk.idleTimeoutMillis=600000
+## Requests after which a worker is replaced (0: never).
+# jetty.itk.maxRequestsPerWorker=0
+## Age after which a worker is replaced, in ms (0: never).
+# jetty.itk.maxWorkerAgeMillis=0
+## Time after which a request without a complete response gets 504, in ms (0: never).
+# jetty.itk.requestTimeoutMillis=0
+
+## How long requests in flight may take to finish when a worker is stopped or replaced, in ms.
+# jetty.itk.drainTimeoutMillis=30000
+
+## Most worker processes of all vhosts at once (0: no cap).
+# jetty.itk.maxWorkers=500
+
+## Path of a JSON status page (vhosts, workers), answered only for hosts no vhost serves, such as 127.0.0.1.
+# jetty.itk.statusPath=
+# end::documentation[]

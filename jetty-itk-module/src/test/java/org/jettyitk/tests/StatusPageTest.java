@@ -1,0 +1,299 @@
+package org.jettyitk.tests;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.eclipse.jetty.client.ContentResponse;
+import org.eclipse.jetty.http.HttpHeader;
+import org.jettyitk.VirtualHost;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.Assumptions;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+import static org.jettyitk.tests.ItkTestServer.ALICE;
+import static org.jettyitk.tests.ItkTestServer.BOB;
+import static org.jettyitk.tests.ItkTestServer.lines;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * <p>The operator sees the pools: the JSON status page, answered only for a host no vhost serves, and
+ * {@code Server.dump()}, both listing every vhost with its identity and workers.</p>
+ */
+public class StatusPageTest
+{
+    private static final String STATUS_PATH = "/itk-status";
+
+    private static ItkTestServer front;
+    private static long alicePid;
+
+    @BeforeAll
+    public static void start() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: workers run as numeric uids 41001, 41002");
+        front = new ItkTestServer();
+        front.addTestApp("alice", ALICE);
+        VirtualHost bob = front.addTestApp("bob", BOB);
+        bob.setMaxRequests(7);
+        front.itk.setStatusPath(STATUS_PATH);
+        front.start();
+        // Alice has a worker that served a request; bob has none yet.
+        ContentResponse response = front.get(front.http1, "alice.test", "/pid");
+        assertEquals(200, response.getStatus(), response::getContentAsString);
+        alicePid = Long.parseLong(lines(response.getContentAsString()).get("pid"));
+    }
+
+    @AfterAll
+    public static void stop() throws Exception
+    {
+        if (front != null)
+            front.close();
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> vhost(Map<String, Object> status, String name)
+    {
+        return ((List<Map<String, Object>>)status.get("vhosts")).stream()
+            .filter(v -> name.equals(v.get("name")))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError("no vhost " + name + " in " + status));
+    }
+
+    @SuppressWarnings("unchecked")
+    private static Map<String, Object> status() throws Exception
+    {
+        ContentResponse response = front.get(front.http1, "127.0.0.1", STATUS_PATH);
+        assertEquals(200, response.getStatus(), response::getContentAsString);
+        assertTrue(response.getHeaders().get(HttpHeader.CONTENT_TYPE).startsWith("application/json"), response.getHeaders()::toString);
+        return (Map<String, Object>)Json.parse(response.getContentAsString());
+    }
+
+    @Test
+    @SuppressWarnings("unchecked")
+    public void testStatusPageListsVirtualHostsIdentitiesAndWorkers() throws Exception
+    {
+        Map<String, Object> status = status();
+
+        Map<String, Object> alice = vhost(status, "alice");
+        assertEquals((long)ALICE, alice.get("uid"));
+        assertEquals((long)ALICE, alice.get("gid"));
+        assertEquals(List.of((long)ALICE), alice.get("groups"));
+        List<Map<String, Object>> workers = (List<Map<String, Object>>)alice.get("workers");
+        assertEquals(1, workers.size(), workers::toString);
+        assertEquals(alicePid, workers.get(0).get("pid"));
+        assertEquals("READY", workers.get(0).get("state"));
+        assertTrue((Long)workers.get(0).get("requests") >= 1, workers::toString);
+        assertEquals(1L, alice.get("spawned"));
+
+        Map<String, Object> bob = vhost(status, "bob");
+        assertEquals((long)BOB, bob.get("uid"));
+        assertEquals(7L, bob.get("maxRequests"));
+        assertEquals(List.of(), bob.get("workers"));
+        assertEquals(0L, bob.get("spawned"));
+    }
+
+    @Test
+    public void testStatusPathOnVirtualHostGoesToTenant() throws Exception
+    {
+        ContentResponse response = front.get(front.http1, "alice.test", STATUS_PATH);
+
+        assertEquals(200, response.getStatus(), response::getContentAsString);
+        assertEquals("path " + STATUS_PATH + "\n", response.getContentAsString());
+    }
+
+    @Test
+    public void testOtherPathOnUnservedHostIsNotFound() throws Exception
+    {
+        assertEquals(404, front.get(front.http1, "127.0.0.1", STATUS_PATH + "/more").getStatus());
+    }
+
+    @Test
+    public void testServerDumpShowsVirtualHostsIdentitiesAndWorkers() throws Exception
+    {
+        String dump = front.server.dump();
+
+        for (String name : List.of("alice", "bob"))
+        {
+            assertTrue(dump.contains("name=" + name + ",hosts=[" + name + ".test]"), () -> "vhost " + name + " missing:\n" + dump);
+            assertTrue(dump.contains("vhost=" + name), () -> "pool of " + name + " missing:\n" + dump);
+        }
+        assertTrue(dump.contains("Identity[user=" + ALICE + ",uid=" + ALICE + ",gid=" + ALICE), () -> "alice's identity missing:\n" + dump);
+        assertTrue(dump.contains("Identity[user=" + BOB + ",uid=" + BOB + ",gid=" + BOB), () -> "bob's identity missing:\n" + dump);
+        assertTrue(dump.contains("pid=" + alicePid), () -> "alice's worker missing:\n" + dump);
+    }
+
+    /**
+     * Just enough JSON for the status page: objects, arrays, strings, integers, booleans and null; anything else,
+     * or trailing bytes, is an error, so the page must be well-formed.
+     */
+    private static final class Json
+    {
+        private final String text;
+        private int index;
+
+        private Json(String text)
+        {
+            this.text = text;
+        }
+
+        static Object parse(String text)
+        {
+            Json json = new Json(text);
+            Object value = json.value();
+            json.skipSpace();
+            if (json.index != text.length())
+                throw json.error("trailing bytes");
+            return value;
+        }
+
+        private Object value()
+        {
+            skipSpace();
+            if (index >= text.length())
+                throw error("end of text");
+            char c = text.charAt(index);
+            return switch (c)
+            {
+                case '{' -> object();
+                case '[' -> array();
+                case '"' -> string();
+                case 't' -> literal("true", Boolean.TRUE);
+                case 'f' -> literal("false", Boolean.FALSE);
+                case 'n' -> literal("null", null);
+                default -> number();
+            };
+        }
+
+        private Map<String, Object> object()
+        {
+            Map<String, Object> object = new LinkedHashMap<>();
+            expect('{');
+            skipSpace();
+            if (peek('}'))
+                return object;
+            do
+            {
+                skipSpace();
+                String key = string();
+                skipSpace();
+                expect(':');
+                if (object.put(key, value()) != null)
+                    throw error("duplicate key " + key);
+                skipSpace();
+            }
+            while (peek(','));
+            expect('}');
+            return object;
+        }
+
+        private List<Object> array()
+        {
+            List<Object> array = new ArrayList<>();
+            expect('[');
+            skipSpace();
+            if (peek(']'))
+                return array;
+            do
+            {
+                array.add(value());
+                skipSpace();
+            }
+            while (peek(','));
+            expect(']');
+            return array;
+        }
+
+        private String string()
+        {
+            expect('"');
+            StringBuilder string = new StringBuilder();
+            while (true)
+            {
+                if (index >= text.length())
+                    throw error("unterminated string");
+                char c = text.charAt(index++);
+                if (c == '"')
+                    return string.toString();
+                if (c < 0x20)
+                    throw error("control character in string");
+                if (c == '\\')
+                {
+                    char escaped = text.charAt(index++);
+                    switch (escaped)
+                    {
+                        case '"', '\\', '/' -> string.append(escaped);
+                        case 'n' -> string.append('\n');
+                        case 't' -> string.append('\t');
+                        case 'r' -> string.append('\r');
+                        case 'b' -> string.append('\b');
+                        case 'f' -> string.append('\f');
+                        case 'u' ->
+                        {
+                            string.append((char)Integer.parseInt(text.substring(index, index + 4), 16));
+                            index += 4;
+                        }
+                        default -> throw error("bad escape \\" + escaped);
+                    }
+                }
+                else
+                {
+                    string.append(c);
+                }
+            }
+        }
+
+        private Long number()
+        {
+            int start = index;
+            if (peek('-'))
+                start = index - 1;
+            while (index < text.length() && Character.isDigit(text.charAt(index)))
+            {
+                index++;
+            }
+            if (index == start || index == start + 1 && text.charAt(start) == '-')
+                throw error("not a value");
+            return Long.parseLong(text.substring(start, index));
+        }
+
+        private Object literal(String word, Object value)
+        {
+            if (!text.startsWith(word, index))
+                throw error("not a value");
+            index += word.length();
+            return value;
+        }
+
+        private boolean peek(char c)
+        {
+            if (index < text.length() && text.charAt(index) == c)
+            {
+                index++;
+                return true;
+            }
+            return false;
+        }
+
+        private void expect(char c)
+        {
+            if (!peek(c))
+                throw error("expected '" + c + "'");
+        }
+
+        private void skipSpace()
+        {
+            while (index < text.length() && Character.isWhitespace(text.charAt(index)))
+            {
+                index++;
+            }
+        }
+
+        private IllegalArgumentException error(String what)
+        {
+            return new IllegalArgumentException("JSON: " + what + " at " + index + " in " + text);
+        }
+    }
+}
