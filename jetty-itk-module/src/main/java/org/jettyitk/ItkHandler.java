@@ -131,6 +131,8 @@ public class ItkHandler extends Handler.Wrapper
         virtualHosts.add(virtualHost);
         pools.put(virtualHost, pool);
         addBean(pool, true);
+        // On a started container a new bean is not started for us.
+        LifeCycle.start(pool);
         routes = newRoutes();
         LOG.info("vhost added {}", virtualHost);
     }
@@ -178,6 +180,8 @@ public class ItkHandler extends Handler.Wrapper
         WorkerPool retired = pools.remove(old);
         pools.put(replacement, pool);
         addBean(pool, true);
+        // On a started container a new bean is not started for us.
+        LifeCycle.start(pool);
         routes = newRoutes();
         if (retired != null)
             retire(retired);

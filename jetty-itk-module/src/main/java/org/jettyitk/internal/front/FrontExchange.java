@@ -212,6 +212,12 @@ class FrontExchange implements Stream.Listener
     }
 
     @Override
+    public void onNewStream(Stream stream)
+    {
+        worker.onStreamOpened(stream.getId());
+    }
+
+    @Override
     public void onHeaders(Stream stream, HeadersFrame frame)
     {
         MetaData metaData = frame.getMetaData();
@@ -246,7 +252,10 @@ class FrontExchange implements Stream.Listener
             if (!isHopByHop(field.getLowerCaseName()))
                 headers.add(field);
         }
-        response.setTrailersSupplier(() -> responseTrailers);
+        // A trailers supplier makes Jetty's HTTP/1.1 writer chunk the response: set it only when the worker's
+        // response has no Content-Length, so a length the tenant set reaches the client.
+        if (!metaData.getHttpFields().contains(HttpHeader.CONTENT_LENGTH))
+            response.setTrailersSupplier(() -> responseTrailers);
         if (expectContinue && !requestContentStarted && hasRequestContent())
         {
             // The worker answered without asking for the body: the client's connection cannot be reused for it.
@@ -325,6 +334,8 @@ class FrontExchange implements Stream.Listener
     @Override
     public void onReset(Stream stream, ResetFrame frame, Callback callback)
     {
+        if (isConnectionError(frame.getError()))
+            worker.onProtocolViolation("W2F #" + stream.getId() + " reset " + ErrorCode.toString(frame.getError(), "unknown"));
         fail(new IOException("W2F #" + stream.getId() + " reset: " + ErrorCode.toString(frame.getError(), "unknown")));
         callback.succeeded();
     }
@@ -332,8 +343,17 @@ class FrontExchange implements Stream.Listener
     @Override
     public void onFailure(Stream stream, int error, String reason, Throwable failure, Callback callback)
     {
+        // Bad header bytes (HPACK) or framing are the worker's fault even when HTTP/2 scopes them to a stream.
+        if (isConnectionError(error))
+            worker.onProtocolViolation("W2F #" + stream.getId() + " " + ErrorCode.toString(error, "unknown") + ": " + reason);
         fail(failure != null ? failure : new IOException("W2F #" + stream.getId() + " failed: " + reason));
         callback.succeeded();
+    }
+
+    private static boolean isConnectionError(int error)
+    {
+        return error == ErrorCode.PROTOCOL_ERROR.code || error == ErrorCode.COMPRESSION_ERROR.code ||
+            error == ErrorCode.FRAME_SIZE_ERROR.code || error == ErrorCode.FLOW_CONTROL_ERROR.code;
     }
 
     private void onClientFailure(Throwable failure)
@@ -346,6 +366,8 @@ class FrontExchange implements Stream.Listener
             cancelTimeout();
             cancelStream();
             worker.onExchangeComplete(this);
+            // Nothing more is written, but Jetty's request must still end.
+            callback.failed(failure);
         }
     }
 
@@ -358,10 +380,7 @@ class FrontExchange implements Stream.Listener
             LOG.debug("timeout {}", this);
         cancelStream();
         worker.onExchangeComplete(this);
-        if (response.isCommitted())
-            callback.failed(failure);
-        else
-            Response.writeError(request, response, callback, HttpStatus.GATEWAY_TIMEOUT_504, "Gateway Timeout");
+        writeErrorOrAbort(HttpStatus.GATEWAY_TIMEOUT_504, "Gateway Timeout", failure);
     }
 
     private void cancelTimeout()
@@ -396,10 +415,19 @@ class FrontExchange implements Stream.Listener
         cancelTimeout();
         cancelStream();
         worker.onExchangeComplete(this);
+        writeErrorOrAbort(HttpStatus.BAD_GATEWAY_502, "Bad Gateway: worker failed", failure);
+    }
+
+    private void writeErrorOrAbort(int status, String message, Throwable failure)
+    {
         if (response.isCommitted())
+        {
             callback.failed(failure);
-        else
-            Response.writeError(request, response, callback, HttpStatus.BAD_GATEWAY_502, "Bad Gateway: worker failed");
+            return;
+        }
+        // The worker's status and headers (a Content-Length among them) may already be set: drop them.
+        response.reset();
+        Response.writeError(request, response, callback, status, message);
     }
 
     private void cancelStream()

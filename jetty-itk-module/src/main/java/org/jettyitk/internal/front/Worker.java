@@ -66,11 +66,15 @@ public class Worker implements Dumpable
     private final AtomicReference<State> state = new AtomicReference<>(State.SPAWNING);
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong requests = new AtomicLong();
+    private final AtomicInteger highestStreamId = new AtomicInteger();
     private final long startNanos = System.nanoTime();
     private volatile long lastActiveNanos = startNanos;
     private final Logger tenantLog;
     private volatile Session session;
     private volatile String killReason;
+    /** Set as soon as the session fails, closes or the worker is killed: no new request goes to it. */
+    private volatile boolean broken;
+    private volatile boolean goneAway;
 
     Worker(WorkerPool pool, Process process, Identity identity, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout)
     {
@@ -81,6 +85,7 @@ public class Worker implements Dumpable
         String name = pool.getName() + "-" + process.pid();
         this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
         this.endPoint.setIdleTimeout(-1);
+        this.endPoint.setInspector(new WorkerFrameGuard(highestStreamId::get, this::onProtocolViolation));
         startLogPump(name);
         process.onExit().whenComplete((p, x) -> onExit());
         scheduler.schedule(this::onSpawnTimeout, spawnTimeout.toMillis(), TimeUnit.MILLISECONDS);
@@ -141,7 +146,7 @@ public class Worker implements Dumpable
 
     boolean isUsable()
     {
-        return state.get() == State.READY && !endPoint.isOutputShutdown();
+        return state.get() == State.READY && !broken && !endPoint.isOutputShutdown() && !endPoint.isInputShutdown();
     }
 
     void newStream(HeadersFrame headers, Promise<Stream> promise, FrontExchange exchange)
@@ -165,6 +170,14 @@ public class Worker implements Dumpable
         session.newStream(headers, promise, exchange);
     }
 
+    /**
+     * Called as the front creates a stream, before its HEADERS are written.
+     */
+    void onStreamOpened(int streamId)
+    {
+        highestStreamId.accumulateAndGet(streamId, Math::max);
+    }
+
     void onExchangeComplete(FrontExchange exchange)
     {
         if (exchange != null && exchanges.remove(exchange))
@@ -182,6 +195,8 @@ public class Worker implements Dumpable
     void onProtocolViolation(String violation)
     {
         kill("protocol violation: " + violation);
+        // Not one more byte of this worker reaches the parser, and its streams fail now.
+        endPoint.close(new ItkProtocolException(violation));
     }
 
     /**
@@ -189,6 +204,7 @@ public class Worker implements Dumpable
      */
     void kill(String reason)
     {
+        broken = true;
         if (state.get() == State.EXITED)
             return;
         if (killReason == null)
@@ -254,7 +270,8 @@ public class Worker implements Dumpable
         State previous = state.getAndSet(State.EXITED);
         int status = process.exitValue();
         // A stopped worker killed past its exit timeout is logged as unexpected but is no crash of the tenant.
-        boolean expected = previous == State.STOPPING && status == 0;
+        // A worker that said GOAWAY (a graceful server stop sends it both ways) and then exited 0 stopped normally.
+        boolean expected = (previous == State.STOPPING || goneAway) && status == 0;
         String how = describeExit(status);
         Duration lifetime = getUptime();
         if (expected)
@@ -268,7 +285,7 @@ public class Worker implements Dumpable
         {
             exchange.fail(failure);
         }
-        pool.onWorkerExit(this, previous == State.STOPPING);
+        pool.onWorkerExit(this, expected || previous == State.STOPPING);
     }
 
     /**
@@ -395,24 +412,37 @@ public class Worker implements Dumpable
         @Override
         public void onGoAway(Session session, GoAwayFrame frame)
         {
-            if (state.get() == State.READY)
-                kill("unexpected GOAWAY " + frame);
+            // The worker is going away (a graceful server stop sends GOAWAY both ways): no new request goes
+            // to it, the ones in flight finish, its exit is seen and classified.
+            broken = true;
+            goneAway = true;
         }
 
         @Override
         public void onFailure(Session session, Throwable failure, Callback callback)
         {
-            if (state.get() != State.STOPPING)
-                kill("session failure: " + failure);
+            onSessionEnd("session failure: " + failure);
             callback.succeeded();
         }
 
         @Override
         public void onClose(Session session, GoAwayFrame frame, Callback callback)
         {
-            if (state.get() != State.STOPPING && state.get() != State.EXITED)
-                kill("session closed: " + frame);
+            onSessionEnd("session closed: " + frame);
             callback.succeeded();
+        }
+
+        private void onSessionEnd(String why)
+        {
+            broken = true;
+            State current = state.get();
+            if (current == State.STOPPING || current == State.EXITED)
+                return;
+            // After its GOAWAY a worker is stopping by itself: give it the exit timeout, as to one the front stops.
+            if (goneAway)
+                stop(Duration.ZERO, WorkerPool.DEFAULT_EXIT_TIMEOUT);
+            else
+                kill(why);
         }
 
         @Override

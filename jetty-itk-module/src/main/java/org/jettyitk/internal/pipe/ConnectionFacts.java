@@ -4,6 +4,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
+import java.util.regex.Pattern;
 
 /**
  * <p>The facts of the client's connection to the front that a tenant must see as if it were connected
@@ -25,12 +26,13 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
     public static final int VERSION = 1;
     /** Longest value accepted: two bracketed IPv6 literals with ports and the keys fit well within it. */
     public static final int MAX_VALUE_LENGTH = 256;
+    private static final Pattern PROTOCOL = Pattern.compile("HTTP/[0-9](\\.[0-9])?");
 
     public ConnectionFacts
     {
         if (remote == null || local == null)
             throw new IllegalArgumentException("remote and local addresses are required");
-        if (protocol == null || !protocol.matches("HTTP/[0-9](\\.[0-9])?"))
+        if (protocol == null || !PROTOCOL.matcher(protocol).matches())
             throw new IllegalArgumentException(HEADER + " bad protocol: " + protocol);
     }
 
@@ -48,8 +50,23 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
 
     private static InetSocketAddress inet(SocketAddress address)
     {
-        if (address instanceof InetSocketAddress inet && inet.getAddress() != null)
-            return inet;
+        if (address instanceof InetSocketAddress inet)
+        {
+            if (inet.getAddress() != null)
+                return inet;
+            // Jetty's ForwardedRequestCustomizer gives the proxied client unresolved: parse its literal, never resolve.
+            String host = inet.getHostString();
+            if (host.startsWith("[") && host.endsWith("]"))
+                host = host.substring(1, host.length() - 1);
+            try
+            {
+                return parseAddress((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + inet.getPort());
+            }
+            catch (IllegalArgumentException x)
+            {
+                // Not a numeric literal (a name or an obfuscated identifier): nothing true can be said of it.
+            }
+        }
         return new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
     }
 

@@ -9,6 +9,7 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 
 import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.EofException;
@@ -35,7 +36,7 @@ import org.slf4j.LoggerFactory;
  * thread: running the connection there would let it block the thread that must read its next bytes.</p>
  * <pre>
  *   reader thread ──chunk──▶ [pending] ──fill()──▶ Connection (executor thread)
- *   Connection ──flush(buffers)──▶ [job] ──onIncompleteFlush()──▶ writer thread ──▶ OutputStream ──▶ completeWrite()
+ *   Connection ──flush(buffers): copy──▶ [job] ──onIncompleteFlush()──▶ writer thread ──▶ OutputStream ──▶ completeWrite()
  * </pre>
  */
 public class PipeEndPoint extends AbstractEndPoint
@@ -43,7 +44,6 @@ public class PipeEndPoint extends AbstractEndPoint
     private static final Logger LOG = LoggerFactory.getLogger(PipeEndPoint.class);
     /** Size of the chunk the reader thread reads at once; the Linux pipe buffer is 64 KiB. */
     public static final int READ_CHUNK_SIZE = 64 * 1024;
-    private static final int WRITE_SCRATCH_SIZE = 64 * 1024;
 
     private final AutoLock.WithCondition readLock = new AutoLock.WithCondition();
     private final AutoLock.WithCondition writeLock = new AutoLock.WithCondition();
@@ -56,11 +56,12 @@ public class PipeEndPoint extends AbstractEndPoint
     private final byte[] readChunk = new byte[READ_CHUNK_SIZE];
     private ByteBuffer pending;
     private boolean inputEOF;
-    private ByteBuffer[] writeJob;
+    private byte[] writeJob;
     private boolean writeStarted;
     private boolean outputClosing;
     private boolean closed;
     private final CompletableFuture<Void> closedFuture = new CompletableFuture<>();
+    private volatile Consumer<ByteBuffer> inspector;
     private Thread readerThread;
     private Thread writerThread;
 
@@ -92,6 +93,15 @@ public class PipeEndPoint extends AbstractEndPoint
         writerThread.setDaemon(true);
         readerThread.start();
         writerThread.start();
+    }
+
+    /**
+     * @param inspector sees every chunk read, on the reader thread, before the connection does; it must not
+     * block or modify the chunk
+     */
+    public void setInspector(Consumer<ByteBuffer> inspector)
+    {
+        this.inspector = inspector;
     }
 
     @Override
@@ -167,8 +177,15 @@ public class PipeEndPoint extends AbstractEndPoint
             while (true)
             {
                 int read = input.read(readChunk);
+                // The inspector sees the bytes before the connection may parse them.
+                Consumer<ByteBuffer> inspector = this.inspector;
+                if (read > 0 && inspector != null)
+                    inspector.accept(ByteBuffer.wrap(readChunk, 0, read).asReadOnlyBuffer());
                 try (AutoLock.WithCondition l = readLock.lock())
                 {
+                    // The inspector may have closed this EndPoint: nothing more is delivered.
+                    if (closed)
+                        return;
                     if (read < 0)
                         inputEOF = true;
                     else if (read > 0)
@@ -212,11 +229,31 @@ public class PipeEndPoint extends AbstractEndPoint
                 return false;
             if (!hasContent(buffers))
                 return true;
+            // Copy now, on the caller's thread: once the write fails or the EndPoint closes, Jetty releases these
+            // buffers to a pool shared with other workers' sessions, and the writer must never touch them again.
+            writeJob = copy(buffers);
             // Only record the job: the writer starts in onIncompleteFlush(), once the WriteFlusher is PENDING,
             // else its completeWrite() could come first and be ignored, and the write would hang.
-            writeJob = buffers;
             return false;
         }
+    }
+
+    private static byte[] copy(ByteBuffer[] buffers)
+    {
+        int length = 0;
+        for (ByteBuffer buffer : buffers)
+        {
+            length += buffer.remaining();
+        }
+        byte[] bytes = new byte[length];
+        int offset = 0;
+        for (ByteBuffer buffer : buffers)
+        {
+            int remaining = buffer.remaining();
+            buffer.get(bytes, offset, remaining);
+            offset += remaining;
+        }
+        return bytes;
     }
 
     private static boolean hasContent(ByteBuffer[] buffers)
@@ -241,12 +278,11 @@ public class PipeEndPoint extends AbstractEndPoint
 
     private void writeLoop()
     {
-        byte[] scratch = new byte[WRITE_SCRATCH_SIZE];
         try
         {
             while (true)
             {
-                ByteBuffer[] job;
+                byte[] job;
                 try (AutoLock.WithCondition l = writeLock.lock())
                 {
                     while (!writeStarted && !outputClosing && !closed)
@@ -255,10 +291,7 @@ public class PipeEndPoint extends AbstractEndPoint
                         break;
                     job = writeJob;
                 }
-                for (ByteBuffer buffer : job)
-                {
-                    write(buffer, scratch);
-                }
+                output.write(job);
                 output.flush();
                 try (AutoLock ignored = writeLock.lock())
                 {
@@ -283,22 +316,6 @@ public class PipeEndPoint extends AbstractEndPoint
             IOException failure = x instanceof IOException io ? io : new InterruptedIOException();
             getWriteFlusher().onFail(failure);
             close(failure);
-        }
-    }
-
-    private void write(ByteBuffer buffer, byte[] scratch) throws IOException
-    {
-        if (buffer.hasArray())
-        {
-            output.write(buffer.array(), buffer.arrayOffset() + buffer.position(), buffer.remaining());
-            buffer.position(buffer.limit());
-            return;
-        }
-        while (buffer.hasRemaining())
-        {
-            int length = Math.min(scratch.length, buffer.remaining());
-            buffer.get(scratch, 0, length);
-            output.write(scratch, 0, length);
         }
     }
 
