@@ -18,7 +18,8 @@ import java.util.function.IntSupplier;
  */
 class WorkerFrameGuard implements Consumer<ByteBuffer>
 {
-    static final int MAX_IDLE_FRAMES_PER_SECOND = 1000;
+    /** Far above what a healthy worker sends (it never pings; an empty DATA comes from a flush without content). */
+    static final int MAX_IDLE_FRAMES_PER_SECOND = 10_000;
     private static final int HEADER_LENGTH = 9;
     private static final int TYPE_DATA = 0x0;
     private static final int TYPE_PRIORITY = 0x2;
