@@ -26,7 +26,6 @@ import org.eclipse.jetty.util.component.DumpableMap;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.xml.XmlConfiguration;
-import org.jettyitk.internal.front.WorkerPool;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xml.sax.SAXParseException;
@@ -338,7 +337,6 @@ public class VirtualHostDirectory extends ContainerLifeCycle
                 handler.replaceVirtualHost(old, replacement);
             else
                 handler.addVirtualHost(replacement);
-            startPool(replacement);
             virtualHosts.put(file, replacement);
             failures.remove(file);
             LOG.info("itk vhost file {}: {} vhost {}", file, old == null ? "added" : "replaced", replacement.getName());
@@ -346,26 +344,6 @@ public class VirtualHostDirectory extends ContainerLifeCycle
         catch (IllegalStateException | IllegalArgumentException x)
         {
             fail(file, x.getMessage());
-        }
-    }
-
-    /**
-     * ItkHandler adds the pool of a vhost added at run time with {@code addBean(pool, true)}, which starts a bean
-     * only while the container is starting, not once it is started: start it here. A no-op once the handler
-     * starts its pools itself.
-     */
-    private void startPool(VirtualHost virtualHost)
-    {
-        WorkerPool pool = handler.getWorkerPool(virtualHost);
-        if (pool == null || pool.isRunning() || !handler.isStarted())
-            return;
-        try
-        {
-            pool.start();
-        }
-        catch (Exception x)
-        {
-            throw new IllegalStateException("vhost '" + virtualHost.getName() + "': cannot start its pool: " + x, x);
         }
     }
 
