@@ -373,14 +373,8 @@ class FrontExchange implements Stream.Listener
 
     private void onTimeout()
     {
-        if (!done.compareAndSet(false, true))
-            return;
-        TimeoutException failure = new TimeoutException("request timeout " + worker.getRequestTimeout().toMillis() + "ms");
-        if (LOG.isDebugEnabled())
-            LOG.debug("timeout {}", this);
-        cancelStream();
-        worker.onExchangeComplete(this);
-        writeErrorOrAbort(HttpStatus.GATEWAY_TIMEOUT_504, "Gateway Timeout", failure);
+        worker.onRequestTimeout();
+        abort(HttpStatus.GATEWAY_TIMEOUT_504, "Gateway Timeout", new TimeoutException("request timeout " + worker.getRequestTimeout().toMillis() + "ms"));
     }
 
     private void cancelTimeout()
@@ -408,14 +402,23 @@ class FrontExchange implements Stream.Listener
 
     void fail(Throwable failure)
     {
+        abort(HttpStatus.BAD_GATEWAY_502, "Bad Gateway: worker failed", failure);
+    }
+
+    /**
+     * Ends the exchange once: cancels the worker's stream, then answers {@code status} if the response is not
+     * committed, else aborts the client's stream.
+     */
+    private void abort(int status, String message, Throwable failure)
+    {
         if (!done.compareAndSet(false, true))
             return;
         if (LOG.isDebugEnabled())
-            LOG.debug("failed {}", this, failure);
+            LOG.debug("{} {}", status, this, failure);
         cancelTimeout();
         cancelStream();
         worker.onExchangeComplete(this);
-        writeErrorOrAbort(HttpStatus.BAD_GATEWAY_502, "Bad Gateway: worker failed", failure);
+        writeErrorOrAbort(status, message, failure);
     }
 
     private void writeErrorOrAbort(int status, String message, Throwable failure)

@@ -10,6 +10,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
@@ -20,6 +21,7 @@ import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.http2.frames.GoAwayFrame;
 import org.eclipse.jetty.http2.frames.HeadersFrame;
+import org.eclipse.jetty.http2.frames.PingFrame;
 import org.eclipse.jetty.http2.frames.SettingsFrame;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
@@ -50,6 +52,8 @@ public class Worker implements Dumpable
     private static final Logger LOG = LoggerFactory.getLogger(Worker.class);
     /** Longest line of the worker's stderr kept as one log line; longer lines are split. */
     public static final int MAX_LOG_LINE = 8192;
+    /** How long a worker has to answer the PING sent when one of its requests timed out. */
+    public static final long PING_TIMEOUT_MILLIS = 2000;
 
     public enum State
     {
@@ -75,6 +79,8 @@ public class Worker implements Dumpable
     /** Set as soon as the session fails, closes or the worker is killed: no new request goes to it. */
     private volatile boolean broken;
     private volatile boolean goneAway;
+    private final AtomicBoolean probing = new AtomicBoolean();
+    private volatile long lastPingReplyNanos = startNanos;
 
     Worker(WorkerPool pool, Process process, Identity identity, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout)
     {
@@ -167,7 +173,34 @@ public class Worker implements Dumpable
             promise.failed(new IOException("worker " + this + " exited"));
             return;
         }
-        session.newStream(headers, promise, exchange);
+        session.newStream(headers, Promise.from(promise::succeeded, x ->
+        {
+            // A session that cannot open a stream (closed, or a worker's SETTINGS allowing none) serves no
+            // request again: never leave it in the pool to fail every request sent to it.
+            if (state.get() == State.READY)
+                kill("cannot open a stream: " + x);
+            promise.failed(x);
+        }), exchange);
+    }
+
+    /**
+     * <p>A request to this worker timed out: asks the worker for a PING reply. A worker whose output can no
+     * longer be parsed (a frame that claims bytes that never come) answers nothing, times out every request and
+     * would never be replaced: without a reply within {@link #PING_TIMEOUT_MILLIS} it is killed.</p>
+     */
+    void onRequestTimeout()
+    {
+        Session session = this.session;
+        if (session == null || state.get() != State.READY || !probing.compareAndSet(false, true))
+            return;
+        long sentNanos = System.nanoTime();
+        session.ping(new PingFrame(sentNanos, false), Callback.NOOP);
+        pool.getScheduler().schedule(() ->
+        {
+            probing.set(false);
+            if (lastPingReplyNanos - sentNanos < 0 && state.get() == State.READY)
+                kill("no PING reply within " + PING_TIMEOUT_MILLIS + "ms after a request timeout");
+        }, PING_TIMEOUT_MILLIS, TimeUnit.MILLISECONDS);
     }
 
     /**
@@ -399,6 +432,13 @@ public class Worker implements Dumpable
                 pool.onWorkerReady(Worker.this);
                 ready.complete(Worker.this);
             }
+        }
+
+        @Override
+        public void onPing(Session session, PingFrame frame)
+        {
+            if (frame.isReply())
+                lastPingReplyNanos = System.nanoTime();
         }
 
         @Override
