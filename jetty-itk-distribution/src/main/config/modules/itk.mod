@@ -68,7 +68,7 @@ etc/jetty-itk.xml
 # jetty.itk.javaCommand=
 
 ## Options of every worker JVM, space-separated (a vhost file may replace them with <Set name="jvmOptions">).
-# jetty.itk.workerJvmOptions=-Xmx256m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -XX:+ExitOnOutOfMemoryError -Xshare:auto
+# jetty.itk.workerJvmOptions=-Xms8m -Xmx256m -XX:+UseG1GC -XX:G1PeriodicGCInterval=30000 -Xss512k -XX:+ExitOnOutOfMemoryError -Xshare:auto -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=1000
 
 ## The class path of the worker JVMs (default: the server's own jars; unreadable ones are copied for the tenants).
 # jetty.itk.workerClassPath=

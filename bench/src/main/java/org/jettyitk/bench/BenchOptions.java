@@ -15,7 +15,7 @@ public final class BenchOptions
           --quick                 ~1 s runs: --duration 1 --warmup 1 --rounds 2 --cold-samples 3 --vhosts 10
           --rounds N              rounds, alternating plain Jetty and jetty-itk (default 3)
           --duration S            seconds per load run (default 10)
-          --warmup S              seconds of unrecorded load per workload and server before the rounds (default 3)
+          --warmup S              seconds of unrecorded load per workload and server before the rounds (default 10)
           --workloads A,B         workload ids (default all): %s
           --connections N         wrk connections (default 16)
           --threads N             wrk threads (default 2)
@@ -27,12 +27,12 @@ public final class BenchOptions
           --worker-jvm-options S  JVM options of the workers (default: jetty-itk's defaults)
           --results DIR           where runs/<time>/ and the latest summary go (default bench/results)
           --no-chart              do not draw the PNG chart
-          --settle-ms N           quiet time before each idle-memory sample and timed start (default 2000)
+          --settle-ms N           quiet time before each idle-memory sample and timed start (default 6000)
         """;
 
     public int rounds = 3;
     public int duration = 10;
-    public int warmup = 3;
+    public int warmup = 10;
     public List<Workload> workloads = List.of(Workload.values());
     public int connections = 16;
     public int threads = 2;
@@ -44,7 +44,7 @@ public final class BenchOptions
     public String workerJvmOptions;
     public Path results = Path.of("bench/results");
     public boolean chart = true;
-    public long settleMillis = 2000;
+    public long settleMillis = 6000;
     public boolean quick;
 
     public static BenchOptions parse(String[] args)

@@ -21,6 +21,7 @@ import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.jettyitk.VirtualHost;
+import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.WorkerPool;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -59,7 +60,7 @@ public class PoolPolicyTest
     private static final long MAX_LOG_SIZE = 1024;
     private static final String JVM_OPTIONS = "-Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -XX:+ExitOnOutOfMemoryError";
     /** Names a worker's environment may hold besides the vhost's additions. */
-    private static final Set<String> WORKER_ENVIRONMENT = Set.of("LANG", "LC_ALL", "TZ", "PATH", "HOME", "TMPDIR", "USER", "LOGNAME");
+    private static final Set<String> WORKER_ENVIRONMENT = Set.of("LANG", "LC_ALL", "TZ", "PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "MALLOC_ARENA_MAX");
 
     private ItkTestServer front;
 
@@ -350,6 +351,7 @@ public class PoolPolicyTest
         Map<String, String> lines = lines(response.getContentAsString());
 
         assertEquals("bar", lines.get("env FOO"));
+        assertEquals(ProcessWorkerLauncher.DEFAULT_MALLOC_ARENA_MAX, lines.get("env MALLOC_ARENA_MAX"));
         for (String key : lines.keySet())
         {
             if (key.startsWith("env "))

@@ -4,6 +4,7 @@ import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
+import org.jettyitk.internal.pipe.PipeEndPoint;
 
 /**
  * <p>The front's entry points into forwarding: the HTTP/2 client limits that bound what a worker can make the
@@ -11,8 +12,10 @@ import org.eclipse.jetty.util.Callback;
  */
 public final class FrontExchanges
 {
-    /** Largest HTTP/2 frame a worker may send (the protocol's minimum maximum). */
-    public static final int MAX_FRAME_SIZE = 16 * 1024;
+    /** Largest HTTP/2 frame a worker may send: a response body crosses the pipe, and goes to the client, in few writes. */
+    public static final int MAX_FRAME_SIZE = 64 * 1024;
+    /** The HTTP/2 client parses a whole chunk of the pipe at once, not Jetty's default 8 KiB of it. */
+    public static final int INPUT_BUFFER_SIZE = PipeEndPoint.READ_CHUNK_SIZE;
     /** Largest response header block a worker may send, decoded. */
     public static final int MAX_RESPONSE_HEADERS_SIZE = 64 * 1024;
     /** Largest HPACK dynamic table the front keeps for a worker. */
@@ -29,6 +32,7 @@ public final class FrontExchanges
     public static void configureClient(HTTP2Client client)
     {
         client.setMaxFrameSize(MAX_FRAME_SIZE);
+        client.setInputBufferSize(INPUT_BUFFER_SIZE);
         client.setMaxResponseHeadersSize(MAX_RESPONSE_HEADERS_SIZE);
         client.setMaxDecoderTableCapacity(MAX_DECODER_TABLE_CAPACITY);
         client.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);

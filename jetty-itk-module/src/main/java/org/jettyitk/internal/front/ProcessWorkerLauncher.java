@@ -21,8 +21,8 @@ import org.slf4j.LoggerFactory;
  * bounding capability sets and sets no-new-privs before {@code exec}. The worker still proves the drop itself.
  * Without {@code setpriv} the worker starts as root and drops as the very first thing in its {@code main()}.</p>
  * <p>The environment is an allow-list ({@link #ENVIRONMENT_ALLOW_LIST} from the front's, when set) plus the
- * worker's own {@code HOME}, {@code TMPDIR}, {@code USER} and {@code LOGNAME}, plus the vhost's additions:
- * nothing such as
+ * worker's own {@code HOME}, {@code TMPDIR}, {@code USER} and {@code LOGNAME}, plus
+ * {@link #DEFAULT_MALLOC_ARENA_MAX}, plus the vhost's additions, which may override any of them: nothing such as
  * {@code JAVA_TOOL_OPTIONS} or {@code LD_PRELOAD} reaches the worker.</p>
  */
 public class ProcessWorkerLauncher implements WorkerLauncher
@@ -31,6 +31,11 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     public static final List<String> ENVIRONMENT_ALLOW_LIST = List.of("LANG", "LC_ALL", "TZ");
     public static final String DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin";
     public static final String SETPRIV = "/usr/bin/setpriv";
+    /**
+     * glibc's {@code MALLOC_ARENA_MAX} for workers: by default glibc gives each busy thread its own malloc arena,
+     * and the memory the JIT compilers free there stays in the worker's resident set.
+     */
+    public static final String DEFAULT_MALLOC_ARENA_MAX = "2";
 
     private final String javaCommand;
     private final String classPath;
@@ -111,6 +116,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         environment.put("TMPDIR", workDirectory.resolve("tmp").toString());
         environment.put("USER", identity.user());
         environment.put("LOGNAME", identity.user());
+        environment.put("MALLOC_ARENA_MAX", DEFAULT_MALLOC_ARENA_MAX);
     }
 
     @Override

@@ -7,6 +7,8 @@ import java.io.OutputStream;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.util.ArrayDeque;
+import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.function.Consumer;
@@ -25,25 +27,40 @@ import org.slf4j.LoggerFactory;
  * on the front side.</p>
  * <p>Pipes cannot be selected, so the EndPoint owns two threads:</p>
  * <ul>
- *   <li>a <em>reader</em> that blocks on the input stream, hands each chunk it read to {@link #fill(ByteBuffer)}
- *   and waits until that chunk is consumed before reading again (so at most one chunk is buffered: the
- *   pipe itself is the back-pressure);</li>
- *   <li>a <em>writer</em> that performs the blocking writes of a {@link #flush(ByteBuffer...)} and then
- *   completes the {@link org.eclipse.jetty.io.WriteFlusher}; so a peer that stops reading blocks only this
- *   thread, never a thread of the executor.</li>
+ *   <li>a <em>reader</em> that blocks on the input stream and queues each chunk it read for
+ *   {@link #fill(ByteBuffer)}. It keeps reading while the connection parses, until {@link #READ_CHUNKS}
+ *   chunks wait to be filled; then it waits, and the pipe itself is the back-pressure;</li>
+ *   <li>a <em>writer</em> that performs the blocking writes. {@link #flush(ByteBuffer...)} copies the buffers
+ *   into a write-behind queue and returns {@code true} while less than {@link #WRITE_BEHIND_LIMIT} bytes wait
+ *   there; over it, it returns {@code false} and the writer completes the
+ *   {@link org.eclipse.jetty.io.WriteFlusher} once it has written the queue down. So a peer that stops reading
+ *   blocks only the writer, never a thread of the executor, and a connection that keeps up with its peer
+ *   never waits for a thread hand-off to write.</li>
  * </ul>
- * <p>Fill interest is always notified on the {@link Executor} given to the constructor, never on the reader
- * thread: running the connection there would let it block the thread that must read its next bytes.</p>
+ * <p>Fill interest is notified on the {@link Executor} given to the constructor, never on the reader
+ * thread: running the connection there would let it block the thread that must read its next bytes. The
+ * reader dispatches only when the connection has declared fill interest; a connection that is still filling
+ * takes the next chunk without a dispatch.</p>
+ * <p>A write that fails after its flush returned {@code true} closes the EndPoint with that failure, as a
+ * socket's kernel buffer would report it on a later write.</p>
  * <pre>
- *   reader thread ──chunk──▶ [pending] ──fill()──▶ Connection (executor thread)
- *   Connection ──flush(buffers): copy──▶ [job] ──onIncompleteFlush()──▶ writer thread ──▶ OutputStream ──▶ completeWrite()
+ *   reader thread ──chunk──▶ [queue of READ_CHUNKS] ──fill()──▶ Connection (executor thread)
+ *   Connection ──flush(buffers): copy──▶ [write-behind queue] ──▶ writer thread ──▶ OutputStream
+ *                    └─ queue over the limit: false ──▶ writer writes it down ──▶ completeWrite()
  * </pre>
  */
 public class PipeEndPoint extends AbstractEndPoint
 {
     private static final Logger LOG = LoggerFactory.getLogger(PipeEndPoint.class);
-    /** Size of the chunk the reader thread reads at once; the Linux pipe buffer is 64 KiB. */
+    /** Size of the chunk the reader thread reads at once; the Linux pipe buffer is 64 KiB by default. */
     public static final int READ_CHUNK_SIZE = 64 * 1024;
+    /** Chunks the reader may have read ahead of the connection. */
+    public static final int READ_CHUNKS = 2;
+    /** Bytes that may wait in the write-behind queue before a flush is left incomplete. */
+    public static final int WRITE_BEHIND_LIMIT = 256 * 1024;
+    /** A write-behind buffer larger than this is dropped once written, not kept for the next writes. */
+    private static final int MAX_KEPT_WRITE_BUFFER = 1024 * 1024;
+    private static final int INITIAL_WRITE_BUFFER = 16 * 1024;
 
     private final AutoLock.WithCondition readLock = new AutoLock.WithCondition();
     private final AutoLock.WithCondition writeLock = new AutoLock.WithCondition();
@@ -53,13 +70,20 @@ public class PipeEndPoint extends AbstractEndPoint
     private final SocketAddress localAddress;
     private final SocketAddress remoteAddress;
     private final String name;
-    private final byte[] readChunk = new byte[READ_CHUNK_SIZE];
-    private ByteBuffer pending;
+    // Guarded by readLock.
+    private final ArrayDeque<ByteBuffer> readQueue = new ArrayDeque<>(READ_CHUNKS);
+    private final ArrayDeque<byte[]> freeChunks = new ArrayDeque<>(READ_CHUNKS);
+    private int readChunks;
     private boolean inputEOF;
-    private byte[] writeJob;
-    private boolean writeStarted;
-    private boolean outputClosing;
     private boolean closed;
+    // Guarded by writeLock.
+    private byte[] writeBuffer = new byte[0];
+    private int writeLength;
+    private int writingLength;
+    private byte[] spareWriteBuffer;
+    private boolean flusherWaiting;
+    private boolean outputClosing;
+    private IOException writeFailure;
     private final CompletableFuture<Void> closedFuture = new CompletableFuture<>();
     private volatile Consumer<ByteBuffer> inspector;
     private Thread readerThread;
@@ -125,29 +149,32 @@ public class PipeEndPoint extends AbstractEndPoint
     @Override
     public int fill(ByteBuffer buffer) throws IOException
     {
-        int filled;
+        int filled = 0;
+        boolean eof = false;
         try (AutoLock.WithCondition l = readLock.lock())
         {
             if (closed)
                 throw new EofException("closed");
-            if (pending != null)
+            ByteBuffer chunk;
+            while ((chunk = readQueue.peek()) != null && BufferUtil.space(buffer) > 0)
             {
-                filled = BufferUtil.append(buffer, pending);
-                if (!pending.hasRemaining())
-                {
-                    pending = null;
-                    l.signalAll();
-                }
+                filled += BufferUtil.append(buffer, chunk);
+                if (chunk.hasRemaining())
+                    break;
+                readQueue.poll();
+                freeChunks.push(chunk.array());
+                l.signalAll();
             }
-            else
-            {
-                filled = inputEOF ? -1 : 0;
-            }
+            if (filled == 0 && readQueue.isEmpty() && inputEOF)
+                eof = true;
         }
         if (filled > 0)
             notIdle();
-        else if (filled < 0)
+        else if (eof)
+        {
             shutdownInput();
+            return -1;
+        }
         return filled;
     }
 
@@ -159,7 +186,7 @@ public class PipeEndPoint extends AbstractEndPoint
         {
             if (closed)
                 throw new ClosedChannelException();
-            ready = pending != null || inputEOF;
+            ready = !readQueue.isEmpty() || inputEOF;
         }
         if (ready)
             executor.execute(this::onFillable);
@@ -170,40 +197,48 @@ public class PipeEndPoint extends AbstractEndPoint
         getFillInterest().fillable();
     }
 
+    /**
+     * Dispatches to the connection if it waits for bytes. A connection that registers its interest after this
+     * check finds the bytes in {@link #needsFillInterest()}; one that registers before is dispatched here; if
+     * both dispatch, the second {@code fillable()} finds no interest and does nothing.
+     */
+    private void onReadable()
+    {
+        if (getFillInterest().isInterested())
+            executor.execute(this::onFillable);
+    }
+
     private void readLoop()
     {
         try
         {
             while (true)
             {
-                int read = input.read(readChunk);
+                byte[] chunk = takeFreeChunk();
+                if (chunk == null)
+                    return;
+                int read = input.read(chunk);
                 // The inspector sees the bytes before the connection may parse them.
                 Consumer<ByteBuffer> inspector = this.inspector;
                 if (read > 0 && inspector != null)
-                    inspector.accept(ByteBuffer.wrap(readChunk, 0, read).asReadOnlyBuffer());
-                try (AutoLock.WithCondition l = readLock.lock())
+                    inspector.accept(ByteBuffer.wrap(chunk, 0, read).asReadOnlyBuffer());
+                try (AutoLock ignored = readLock.lock())
                 {
                     // The inspector may have closed this EndPoint: nothing more is delivered.
                     if (closed)
                         return;
                     if (read < 0)
                         inputEOF = true;
-                    else if (read > 0)
-                        pending = ByteBuffer.wrap(readChunk, 0, read);
+                    if (read > 0)
+                        readQueue.add(ByteBuffer.wrap(chunk, 0, read));
+                    else
+                        freeChunks.push(chunk);
                 }
                 if (LOG.isDebugEnabled())
                     LOG.debug("{} read {}", this, read);
-                executor.execute(this::onFillable);
+                onReadable();
                 if (read < 0)
                     return;
-                try (AutoLock.WithCondition l = readLock.lock())
-                {
-                    // The chunk is shared with fill(): wait until it is consumed before reading over it.
-                    while (pending != null && !closed)
-                        l.await();
-                    if (closed)
-                        return;
-                }
             }
         }
         catch (IOException | InterruptedException x)
@@ -214,64 +249,78 @@ public class PipeEndPoint extends AbstractEndPoint
             {
                 inputEOF = true;
             }
-            executor.execute(this::onFillable);
+            onReadable();
+        }
+    }
+
+    /**
+     * @return a chunk to read into, once fewer than {@link #READ_CHUNKS} wait to be filled; {@code null} once
+     * this EndPoint is closed
+     */
+    private byte[] takeFreeChunk() throws InterruptedException
+    {
+        try (AutoLock.WithCondition l = readLock.lock())
+        {
+            while (!closed && freeChunks.isEmpty() && readChunks == READ_CHUNKS)
+                l.await();
+            if (closed)
+                return null;
+            if (!freeChunks.isEmpty())
+                return freeChunks.pop();
+            readChunks++;
+            return new byte[READ_CHUNK_SIZE];
         }
     }
 
     @Override
     public boolean flush(ByteBuffer... buffers) throws IOException
     {
-        try (AutoLock ignored = writeLock.lock())
+        try (AutoLock.WithCondition l = writeLock.lock())
         {
-            if (closed || outputClosing)
+            if (writeFailure != null)
+                throw new EofException(writeFailure);
+            if (isClosedForWrites() || outputClosing)
                 throw new EofException("output shutdown");
-            if (writeJob != null)
+            int length = writeLength;
+            for (ByteBuffer buffer : buffers)
+            {
+                length = Math.addExact(length, buffer.remaining());
+            }
+            if (length == writeLength)
+                return true;
+            if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
                 return false;
-            if (!hasContent(buffers))
-                return true;
-            // Copy now, on the caller's thread: once the write fails or the EndPoint closes, Jetty releases these
-            // buffers to a pool shared with other workers' sessions, and the writer must never touch them again.
-            writeJob = copy(buffers);
-            // Only record the job: the writer starts in onIncompleteFlush(), once the WriteFlusher is PENDING,
-            // else its completeWrite() could come first and be ignored, and the write would hang.
-            return false;
+            // Copy now, on the caller's thread: once the flush returns, Jetty may release these buffers to a
+            // pool shared with other workers' sessions, and the writer must never touch them again.
+            if (length > writeBuffer.length)
+                writeBuffer = Arrays.copyOf(writeBuffer, Math.max(length, Math.max(INITIAL_WRITE_BUFFER, writeBuffer.length * 2)));
+            for (ByteBuffer buffer : buffers)
+            {
+                int remaining = buffer.remaining();
+                buffer.get(writeBuffer, writeLength, remaining);
+                writeLength += remaining;
+            }
+            l.signalAll();
+            // Over the limit the buffers are consumed all the same: the WriteFlusher's next flush has nothing left.
+            return writeLength + writingLength <= WRITE_BEHIND_LIMIT;
         }
     }
 
-    private static byte[] copy(ByteBuffer[] buffers)
+    private boolean isClosedForWrites()
     {
-        int length = 0;
-        for (ByteBuffer buffer : buffers)
+        try (AutoLock ignored = readLock.lock())
         {
-            length += buffer.remaining();
+            return closed;
         }
-        byte[] bytes = new byte[length];
-        int offset = 0;
-        for (ByteBuffer buffer : buffers)
-        {
-            int remaining = buffer.remaining();
-            buffer.get(bytes, offset, remaining);
-            offset += remaining;
-        }
-        return bytes;
-    }
-
-    private static boolean hasContent(ByteBuffer[] buffers)
-    {
-        for (ByteBuffer buffer : buffers)
-        {
-            if (BufferUtil.hasContent(buffer))
-                return true;
-        }
-        return false;
     }
 
     @Override
     protected void onIncompleteFlush()
     {
+        // The WriteFlusher is PENDING: the writer calls completeWrite() once the queue is under the limit.
         try (AutoLock.WithCondition l = writeLock.lock())
         {
-            writeStarted = writeJob != null;
+            flusherWaiting = true;
             l.signalAll();
         }
     }
@@ -282,38 +331,65 @@ public class PipeEndPoint extends AbstractEndPoint
         {
             while (true)
             {
-                byte[] job;
+                byte[] job = null;
+                int length = 0;
                 try (AutoLock.WithCondition l = writeLock.lock())
                 {
-                    while (!writeStarted && !outputClosing && !closed)
+                    while (true)
+                    {
+                        if (flusherWaiting && writeLength + writingLength < WRITE_BEHIND_LIMIT)
+                        {
+                            flusherWaiting = false;
+                            break;
+                        }
+                        if (writeLength > 0)
+                        {
+                            job = writeBuffer;
+                            length = writeLength;
+                            writingLength = length;
+                            writeBuffer = spareWriteBuffer != null ? spareWriteBuffer : new byte[INITIAL_WRITE_BUFFER];
+                            spareWriteBuffer = null;
+                            writeLength = 0;
+                            break;
+                        }
+                        if (outputClosing)
+                        {
+                            output.close();
+                            return;
+                        }
                         l.await();
-                    if (!writeStarted)
-                        break;
-                    job = writeJob;
+                    }
                 }
-                output.write(job);
+                if (job == null)
+                {
+                    // Flushes again, on this thread, what the connection could not queue.
+                    getWriteFlusher().completeWrite();
+                    continue;
+                }
+                output.write(job, 0, length);
                 output.flush();
+                notIdle();
                 try (AutoLock ignored = writeLock.lock())
                 {
-                    writeJob = null;
-                    writeStarted = false;
+                    writingLength = 0;
+                    if (job.length <= MAX_KEPT_WRITE_BUFFER)
+                        spareWriteBuffer = job;
                 }
-                notIdle();
-                getWriteFlusher().completeWrite();
             }
-            output.close();
         }
         catch (IOException | InterruptedException x)
         {
             if (LOG.isDebugEnabled())
                 LOG.debug("{} write failed", this, x);
+            IOException failure = x instanceof IOException io ? io : new InterruptedIOException();
             try (AutoLock ignored = writeLock.lock())
             {
                 outputClosing = true;
-                writeJob = null;
-                writeStarted = false;
+                writeFailure = failure;
+                writeLength = 0;
+                writingLength = 0;
+                flusherWaiting = false;
             }
-            IOException failure = x instanceof IOException io ? io : new InterruptedIOException();
             getWriteFlusher().onFail(failure);
             close(failure);
         }
@@ -322,7 +398,7 @@ public class PipeEndPoint extends AbstractEndPoint
     @Override
     protected void doShutdownOutput()
     {
-        // The writer closes the stream once the write in progress, if any, has completed.
+        // The writer writes what is queued, then closes the stream.
         try (AutoLock.WithCondition l = writeLock.lock())
         {
             outputClosing = true;
@@ -340,6 +416,7 @@ public class PipeEndPoint extends AbstractEndPoint
         }
         try (AutoLock.WithCondition l = writeLock.lock())
         {
+            // What the connection flushed before closing (a GOAWAY) is still written, then the stream closed.
             outputClosing = true;
             l.signalAll();
         }

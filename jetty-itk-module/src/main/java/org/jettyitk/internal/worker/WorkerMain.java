@@ -15,6 +15,7 @@ import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
+import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.posix.PrivilegeException;
@@ -41,6 +42,10 @@ public final class WorkerMain
     public static final int MAX_CONCURRENT_STREAMS = 1024;
     public static final int STREAM_RECV_WINDOW = 1024 * 1024;
     public static final int SESSION_RECV_WINDOW = 16 * 1024 * 1024;
+    /** Largest HTTP/2 frame the front may send: a request body crosses the pipe in few frames. */
+    public static final int MAX_FRAME_SIZE = 64 * 1024;
+    /** The HTTP/2 connection parses a whole chunk of the pipe at once, not Jetty's default 8 KiB of it. */
+    public static final int INPUT_BUFFER_SIZE = PipeEndPoint.READ_CHUNK_SIZE;
     public static final int MAX_THREADS = 200;
 
     private WorkerMain()
@@ -164,6 +169,8 @@ public final class WorkerMain
         h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
         h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
+        h2c.setMaxFrameSize(MAX_FRAME_SIZE);
+        h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
         return new PipeConnector(server, input, output, h2c);
     }
 }

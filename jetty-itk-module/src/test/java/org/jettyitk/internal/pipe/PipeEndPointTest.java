@@ -336,6 +336,50 @@ public class PipeEndPointTest
         await().atMost(5, SECONDS).until(() -> peer.received().length == outbound.length + 5);
     }
 
+    /**
+     * <p>A connection that keeps up with its peer writes without a thread hand-off: a flush is copied into the
+     * write-behind queue and completes at once, until {@link PipeEndPoint#WRITE_BEHIND_LIMIT} bytes wait there.
+     * Then the write stays pending until the writer has written the queue down: the queue is bounded.</p>
+     */
+    @Test
+    public void testWritesCompleteAtOnceUpToTheWriteBehindLimit() throws Exception
+    {
+        TestPipe in = new TestPipe("behind-in");
+        TestPipe out = new TestPipe("behind-out");
+        PipeEndPoint endPoint = newEndPoint(in, out);
+        open(endPoint);
+        out.stallReads(true);
+        Peer peer = peer(in, out);
+
+        byte[] chunk = new byte[16 * 1024];
+        ByteArrayOutputStream expected = new ByteArrayOutputStream();
+        Random random = new Random(4);
+        long accepted = 0;
+        FutureCallback pending;
+        while (true)
+        {
+            random.nextBytes(chunk);
+            FutureCallback written = new FutureCallback();
+            endPoint.write(written, ByteBuffer.wrap(chunk));
+            expected.write(chunk);
+            if (!written.isDone())
+            {
+                pending = written;
+                break;
+            }
+            written.get();
+            accepted += chunk.length;
+            assertTrue(accepted <= PipeEndPoint.WRITE_BEHIND_LIMIT + TestPipe.DEFAULT_CAPACITY, () -> "the write-behind queue is unbounded");
+        }
+        assertTrue(accepted >= PipeEndPoint.WRITE_BEHIND_LIMIT - chunk.length, "writes completed at once: " + accepted);
+        assertFalse(pending.isDone());
+
+        out.stallReads(false);
+        pending.get(5, SECONDS);
+        await().atMost(5, SECONDS).until(() -> peer.received().length == expected.size());
+        assertArrayEquals(expected.toByteArray(), peer.received());
+    }
+
     @Test
     public void testCloseFailsPendingWrite() throws Exception
     {
