@@ -68,13 +68,17 @@ etc/jetty-itk.xml
 # jetty.itk.javaCommand=
 
 ## Options of every worker JVM, space-separated (a vhost file may replace them with <Set name="jvmOptions">).
-# jetty.itk.workerJvmOptions=-Xms8m -Xmx256m -XX:+UseG1GC -XX:G1PeriodicGCInterval=30000 -Xss512k -XX:+ExitOnOutOfMemoryError -Xshare:auto -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=1000
+# jetty.itk.workerJvmOptions=-Xms8m -Xmx256m -XX:+UseG1GC -XX:G1PeriodicGCInterval=30000 -Xss512k -XX:+ExitOnOutOfMemoryError -Xshare:auto -XX:+IgnoreUnrecognizedVMOptions -XX:+UnlockExperimentalVMOptions -XX:TrimNativeHeapInterval=1000 -XX:+UnlockDiagnosticVMOptions -XX:ArchiveRelocationMode=0
 
 ## The class path of the worker JVMs (default: the server's own jars; unreadable ones are copied for the tenants).
 # jetty.itk.workerClassPath=
 
 ## Whether workers are exec'd through /usr/bin/setpriv, so that the worker JVM never runs as root.
 # jetty.itk.useSetpriv=true
+
+## Train, at start, a class-data-sharing archive of the classes every worker loads; workers with the
+## default JVM options map it: they start faster and share those pages.
+# jetty.itk.workerClassArchive=true
 
 ## The directory of the workers' home and temporary directories (default: a new temporary directory, deleted at stop).
 # jetty.itk.workDirectory=

@@ -1,5 +1,6 @@
 package org.jettyitk;
 
+import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -30,6 +31,7 @@ import org.jettyitk.internal.front.PoolBusyException;
 import org.jettyitk.internal.front.TenantLog;
 import org.jettyitk.internal.front.WorkerBudget;
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.front.WorkerClassArchive;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerLauncher;
 import org.jettyitk.internal.front.WorkerPool;
@@ -76,12 +78,17 @@ public class ItkHandler extends Handler.Wrapper
      *   <li>the full tiered JIT: the tenant's code runs as fast as on a plain Jetty;</li>
      *   <li>the native heap trimmed every second: glibc otherwise keeps what the JIT compilers free.
      *   {@code TrimNativeHeapInterval} exists from JDK 17.0.9 and 21.0.1; {@code -XX:+IgnoreUnrecognizedVMOptions}
-     *   lets an older JDK start without it.</li>
+     *   lets an older JDK start without it;</li>
+     *   <li>class-data-sharing archives mapped at the address they were dumped for
+     *   ({@code ArchiveRelocationMode=0}): relocated, as recent JDK 17 builds do by default, every page of the
+     *   archives is written and private to each worker; mapped in place, the workers share them. The cost is a
+     *   predictable address for those archives within a worker, whose code runs as the tenant anyway.</li>
      * </ul>
      */
     public static final List<String> DEFAULT_WORKER_JVM_OPTIONS = List.of(
         "-Xms8m", "-Xmx256m", "-XX:+UseG1GC", "-XX:G1PeriodicGCInterval=30000", "-Xss512k", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto",
-        "-XX:+IgnoreUnrecognizedVMOptions", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=1000");
+        "-XX:+IgnoreUnrecognizedVMOptions", "-XX:+UnlockExperimentalVMOptions", "-XX:TrimNativeHeapInterval=1000",
+        "-XX:+UnlockDiagnosticVMOptions", "-XX:ArchiveRelocationMode=0");
     /** Default server-wide cap on worker processes. */
     public static final int DEFAULT_MAX_WORKERS = 500;
     /** Seconds a client is told to wait when a vhost cannot take its request now. */
@@ -97,6 +104,9 @@ public class ItkHandler extends Handler.Wrapper
     private List<String> workerJvmOptions = DEFAULT_WORKER_JVM_OPTIONS;
     private String workerClassPath;
     private boolean useSetpriv = true;
+    private boolean workerClassArchive = true;
+    private WorkerClassArchive activeClassArchive;
+    private Path classArchiveDirectory;
     private Path workDirectory;
     private Path createdWorkDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
@@ -297,6 +307,22 @@ public class ItkHandler extends Handler.Wrapper
     public void setWorkerClassPath(String workerClassPath)
     {
         this.workerClassPath = workerClassPath;
+    }
+
+    @ManagedAttribute("Whether the front trains a class-data-sharing archive that workers with the default JVM options share")
+    public boolean isWorkerClassArchive()
+    {
+        return workerClassArchive;
+    }
+
+    /**
+     * @param workerClassArchive whether to train, at start, a class-data-sharing archive of the classes every
+     * worker loads ({@link WorkerClassArchive}); workers with this handler's JVM options then map it, start
+     * faster and share those pages
+     */
+    public void setWorkerClassArchive(boolean workerClassArchive)
+    {
+        this.workerClassArchive = workerClassArchive;
     }
 
     @ManagedAttribute("Whether workers are exec'd through setpriv, so they never run as root")
@@ -654,7 +680,36 @@ public class ItkHandler extends Handler.Wrapper
     {
         String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse("java");
         String classPath = workerClassPath != null ? workerClassPath : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
-        return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv);
+        WorkerClassArchive classArchive = null;
+        if (workerClassArchive)
+        {
+            // Class-data sharing archives classes from jars only, and refuses a class path with a non-empty
+            // directory (such as ${jetty.base}/resources). The directories go last: the jars the archive was
+            // trained with are then a prefix of the workers' class path, which is what the JVM checks.
+            List<String> jars = new ArrayList<>();
+            List<String> directories = new ArrayList<>();
+            for (String entry : classPath.split(File.pathSeparator))
+            {
+                if (!entry.isEmpty())
+                    (Files.isDirectory(Path.of(entry)) ? directories : jars).add(entry);
+            }
+            classPath = String.join(File.pathSeparator, Stream.concat(jars.stream(), directories.stream()).toList());
+            classArchiveDirectory = Files.createTempDirectory(work, "class-archive-");
+            // Workers open the archive by its path; they cannot list or write the directory.
+            Files.setPosixFilePermissions(classArchiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
+            classArchive = new WorkerClassArchive();
+            classArchive.train(java, String.join(File.pathSeparator, jars), workerJvmOptions, classArchiveDirectory);
+            activeClassArchive = classArchive;
+        }
+        return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
+    }
+
+    /**
+     * @return the workers' class-data-sharing archive being trained or trained, or null if none is
+     */
+    public synchronized WorkerClassArchive getActiveClassArchive()
+    {
+        return activeClassArchive;
     }
 
     private HTTP2Client newClient()
@@ -682,6 +737,16 @@ public class ItkHandler extends Handler.Wrapper
             removeBean(client);
             client = null;
             activeLauncher = null;
+            if (activeClassArchive != null)
+            {
+                activeClassArchive.stop();
+                activeClassArchive = null;
+            }
+            if (classArchiveDirectory != null)
+            {
+                deleteTree(classArchiveDirectory);
+                classArchiveDirectory = null;
+            }
             if (createdWorkDirectory != null)
             {
                 deleteTree(createdWorkDirectory);

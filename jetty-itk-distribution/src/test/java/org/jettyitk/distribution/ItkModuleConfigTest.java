@@ -89,6 +89,7 @@ public class ItkModuleConfigTest
         settings.put("workerJvmOptions", itk.getWorkerJvmOptions());
         settings.put("workerClassPath", itk.getWorkerClassPath());
         settings.put("useSetpriv", itk.isUseSetpriv());
+        settings.put("workerClassArchive", itk.isWorkerClassArchive());
         settings.put("workDirectory", itk.getWorkDirectory());
         settings.put("spawnTimeoutMillis", itk.getSpawnTimeoutMillis());
         settings.put("maxWorkersPerVirtualHost", itk.getMaxWorkersPerVirtualHost());
@@ -113,6 +114,7 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.workerJvmOptions", "-Xmx64m  -Xss1m");
         properties.put("jetty.itk.workerClassPath", "/opt/itk/lib/a.jar");
         properties.put("jetty.itk.useSetpriv", "false");
+        properties.put("jetty.itk.workerClassArchive", "false");
         properties.put("jetty.itk.workDirectory", "/var/lib/itk");
         properties.put("jetty.itk.spawnTimeoutMillis", "5000");
         properties.put("jetty.itk.maxWorkersPerVirtualHost", "3");
@@ -138,6 +140,7 @@ public class ItkModuleConfigTest
         expected.put("workerJvmOptions", List.of("-Xmx64m", "-Xss1m"));
         expected.put("workerClassPath", "/opt/itk/lib/a.jar");
         expected.put("useSetpriv", false);
+        expected.put("workerClassArchive", false);
         expected.put("workDirectory", Path.of("/var/lib/itk"));
         expected.put("spawnTimeoutMillis", 5000L);
         expected.put("maxWorkersPerVirtualHost", 3);

@@ -77,6 +77,8 @@ public class ItkTestServer implements AutoCloseable
         connector.setHost("127.0.0.1");
         server.addConnector(connector);
         server.setHandler(itk);
+        // Each start would train an archive in the background (seconds of CPU): ClassArchiveTest covers it.
+        itk.setWorkerClassArchive(false);
     }
 
     public static boolean isRoot()

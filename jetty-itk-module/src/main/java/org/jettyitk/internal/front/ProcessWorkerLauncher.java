@@ -41,19 +41,28 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     private final String classPath;
     private final List<String> jvmOptions;
     private final boolean useSetpriv;
+    private final WorkerClassArchive classArchive;
+
+    public ProcessWorkerLauncher(String javaCommand, String classPath, List<String> jvmOptions, boolean useSetpriv)
+    {
+        this(javaCommand, classPath, jvmOptions, useSetpriv, null);
+    }
 
     /**
      * @param javaCommand the java binary, readable and executable by every tenant
      * @param classPath the worker class path, readable by every tenant and writable by none
      * @param jvmOptions options for the worker JVM, such as {@code -Xmx256m}
      * @param useSetpriv whether to exec through {@value #SETPRIV} (ignored when it is absent)
+     * @param classArchive the class-data-sharing archive trained with this class path and these options, which
+     * workers that keep these options map once it is ready; null for none
      */
-    public ProcessWorkerLauncher(String javaCommand, String classPath, List<String> jvmOptions, boolean useSetpriv)
+    public ProcessWorkerLauncher(String javaCommand, String classPath, List<String> jvmOptions, boolean useSetpriv, WorkerClassArchive classArchive)
     {
         this.javaCommand = javaCommand;
         this.classPath = classPath;
         this.jvmOptions = List.copyOf(jvmOptions);
         this.useSetpriv = useSetpriv && Files.isExecutable(Path.of(SETPRIV));
+        this.classArchive = classArchive;
     }
 
     @Override
@@ -75,7 +84,18 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         if (useSetpriv)
             command.addAll(setprivPrefix(arguments.identity()));
         command.add(javaCommand);
-        command.addAll(arguments.jvmOptions() != null ? arguments.jvmOptions() : jvmOptions);
+        if (arguments.jvmOptions() != null)
+        {
+            command.addAll(arguments.jvmOptions());
+        }
+        else
+        {
+            command.addAll(jvmOptions);
+            // The archive was trained with these options; a vhost's own options might not fit it.
+            Path archive = classArchive != null ? classArchive.get() : null;
+            if (archive != null)
+                command.add("-XX:SharedArchiveFile=" + archive);
+        }
         Path tmp = workDirectory.resolve("tmp");
         command.add("-Djava.io.tmpdir=" + tmp);
         command.add("-Duser.home=" + workDirectory);

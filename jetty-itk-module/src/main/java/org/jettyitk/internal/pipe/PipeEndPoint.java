@@ -11,6 +11,7 @@ import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
 
 import org.eclipse.jetty.io.AbstractEndPoint;
@@ -204,8 +205,17 @@ public class PipeEndPoint extends AbstractEndPoint
      */
     private void onReadable()
     {
-        if (getFillInterest().isInterested())
+        if (!getFillInterest().isInterested())
+            return;
+        try
+        {
             executor.execute(this::onFillable);
+        }
+        catch (RejectedExecutionException x)
+        {
+            // The executor stopped before this EndPoint closed: nobody is left to read.
+            LOG.debug("{} not dispatched", this, x);
+        }
     }
 
     private void readLoop()

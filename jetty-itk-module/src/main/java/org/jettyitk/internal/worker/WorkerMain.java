@@ -110,7 +110,7 @@ public final class WorkerMain
         PipeConnector connector;
         try
         {
-            server = newServer(arguments);
+            server = newServer(arguments.app(), arguments.handlerClass());
             connector = newConnector(server, protocolIn, protocolOut);
             server.addConnector(connector);
             // Jetty starts connectors after handlers: the front hears from us only once the app is deployed.
@@ -147,18 +147,18 @@ public final class WorkerMain
         return new FileOutputStream(JavaLibCHelper.toFileDescriptor(protocolFd));
     }
 
-    private static Server newServer(WorkerArguments arguments) throws Exception
+    static Server newServer(String appLocation, String handlerClass) throws Exception
     {
         QueuedThreadPool threads = new QueuedThreadPool(MAX_THREADS);
         threads.setName("itk-worker");
         Server server = new Server(threads);
-        Handler app = AppDeployer.newHandler(arguments.app(), arguments.handlerClass());
+        Handler app = AppDeployer.newHandler(appLocation, handlerClass);
         server.setHandler(app);
         server.setStopTimeout(5000);
         return server;
     }
 
-    private static PipeConnector newConnector(Server server, InputStream input, OutputStream output)
+    static PipeConnector newConnector(Server server, InputStream input, OutputStream output)
     {
         HttpConfiguration config = new HttpConfiguration();
         // The front writes its own Server and Date headers: the worker's would be duplicates.
