@@ -485,10 +485,6 @@ public class ItkHandler extends Handler.Wrapper
     }
 
     /**
-     * @param virtualHost a configured vhost
-     * @return its pool, or null before start
-     */
-    /**
      * @return the pools of the configured vhosts, in no order
      */
     public synchronized List<WorkerPool> getWorkerPools()

@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
 import java.time.LocalDateTime;
 import java.time.format.DateTimeFormatter;
 import java.util.ArrayList;
@@ -48,6 +49,7 @@ public final class BenchRunner
 {
     /** The uid of the throughput phase's vhost, outside the memory phase's 42001..42050. */
     public static final int THROUGHPUT_UID = 42100;
+    private static final Duration CLASS_ARCHIVE_TIMEOUT = Duration.ofSeconds(120);
     public static final int UPLOAD_BYTES = 10 * 1024 * 1024;
 
     private final BenchOptions options;
@@ -242,6 +244,8 @@ public final class BenchRunner
              ServerProcess itk = ServerProcess.start("itk", serverCommand(options.serverJvmOptions, "itk", "--port", "0", "--base", base.resolve("itk").toString(),
                  "--vhosts", "1", "--first-uid", Integer.toString(THROUGHPUT_UID)), log("itk")))
         {
+            // As on a front that has run for a while, the worker maps the class-data archive trained at start.
+            itk.awaitClassArchiveTraining(CLASS_ARCHIVE_TIMEOUT);
             // The first request spawns the worker: the throughput runs measure the pooled worker, not its start.
             for (ServerProcess server : List.of(plain, itk))
             {
@@ -366,6 +370,7 @@ public final class BenchRunner
         try (ServerProcess front = ServerProcess.start("itk-vhosts", serverCommand(options.serverJvmOptions, "itk", "--port", "0", "--base", base.resolve("itk-vhosts").toString(),
             "--vhosts", Integer.toString(options.vhosts), "--first-uid", Integer.toString(BenchServer.DEFAULT_FIRST_UID)), log("itk-vhosts")))
         {
+            front.awaitClassArchiveTraining(CLASS_ARCHIVE_TIMEOUT);
             Thread.sleep(options.settleMillis);
             results.memory.put("front with " + options.vhosts + " vhosts, before any request (no worker)", ProcStats.memory(front.pid()));
             for (int i = 0; i < options.vhosts; i++)

@@ -2,8 +2,11 @@ package org.jettyitk.bench;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+
+import org.jettyitk.internal.worker.WorkerMain;
 
 /**
  * <p>What {@code /proc} tells about a process: RSS and PSS from {@code smaps_rollup}, CPU time from
@@ -120,8 +123,39 @@ public final class ProcStats
         return -1;
     }
 
-    public static List<Long> descendants(long pid)
+    /**
+     * @return the live worker JVMs under a front: descendants running {@link WorkerMain}, not the front's
+     * other children (the class-data archive's training)
+     */
+    public static List<Long> workers(long pid)
     {
-        return ProcessHandle.of(pid).map(p -> p.descendants().filter(ProcessHandle::isAlive).map(ProcessHandle::pid).toList()).orElse(List.of());
+        return descendants(pid, true);
+    }
+
+    /**
+     * @return the live descendants of a front that are not workers
+     */
+    public static List<Long> others(long pid)
+    {
+        return descendants(pid, false);
+    }
+
+    private static List<Long> descendants(long pid, boolean workers)
+    {
+        return ProcessHandle.of(pid)
+            .map(p -> p.descendants().filter(ProcessHandle::isAlive).map(ProcessHandle::pid).filter(child -> isWorker(child) == workers).toList())
+            .orElse(List.of());
+    }
+
+    private static boolean isWorker(long pid)
+    {
+        try
+        {
+            return Files.readString(Path.of("/proc/" + pid + "/cmdline"), StandardCharsets.ISO_8859_1).contains(WorkerMain.class.getName());
+        }
+        catch (IOException x)
+        {
+            return false;
+        }
     }
 }

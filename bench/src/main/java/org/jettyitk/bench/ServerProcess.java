@@ -101,7 +101,24 @@ public final class ServerProcess implements AutoCloseable
      */
     public List<Long> workerPids()
     {
-        return ProcStats.descendants(process.pid());
+        return ProcStats.workers(process.pid());
+    }
+
+    /**
+     * Waits until a front's class-data archive is trained: until it has no child but its workers.
+     */
+    public void awaitClassArchiveTraining(Duration timeout) throws InterruptedException
+    {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        while (!ProcStats.others(process.pid()).isEmpty())
+        {
+            if (System.nanoTime() > deadline)
+            {
+                System.out.println("WARNING: " + name + " still trains its class-data archive after " + timeout.toSeconds() + " s");
+                return;
+            }
+            Thread.sleep(100);
+        }
     }
 
     @Override
