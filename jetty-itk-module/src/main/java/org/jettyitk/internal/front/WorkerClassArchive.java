@@ -78,6 +78,9 @@ public class WorkerClassArchive
 
     private void onTrainingExit(Process process, Path file, Path log, Throwable failure, long millis)
     {
+        // Stopped: the training was killed on purpose, and its directory is going away.
+        if (archive.isDone())
+            return;
         try
         {
             if (failure != null)
@@ -119,6 +122,7 @@ public class WorkerClassArchive
      */
     public void stop()
     {
+        archive.complete(null);
         Process process = training;
         if (process != null && process.isAlive())
         {
@@ -133,6 +137,5 @@ public class WorkerClassArchive
                 Thread.currentThread().interrupt();
             }
         }
-        archive.complete(null);
     }
 }
