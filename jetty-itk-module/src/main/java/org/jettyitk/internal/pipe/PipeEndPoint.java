@@ -289,7 +289,8 @@ public class PipeEndPoint extends AbstractEndPoint
         {
             if (writeFailure != null)
                 throw new EofException(writeFailure);
-            if (isClosedForWrites() || outputClosing)
+            // doClose() sets outputClosing too.
+            if (outputClosing)
                 throw new EofException("output shutdown");
             int length = writeLength;
             for (ByteBuffer buffer : buffers)
@@ -313,14 +314,6 @@ public class PipeEndPoint extends AbstractEndPoint
             l.signalAll();
             // Over the limit the buffers are consumed all the same: the WriteFlusher's next flush has nothing left.
             return writeLength + writingLength <= WRITE_BEHIND_LIMIT;
-        }
-    }
-
-    private boolean isClosedForWrites()
-    {
-        try (AutoLock ignored = readLock.lock())
-        {
-            return closed;
         }
     }
 
