@@ -1,6 +1,5 @@
 package org.jettyitk;
 
-import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -679,22 +678,12 @@ public class ItkHandler extends Handler.Wrapper
         WorkerClassArchive classArchive = null;
         if (workerClassArchive)
         {
-            // Class-data sharing archives classes from jars only, and refuses a class path with a non-empty
-            // directory (such as ${jetty.base}/resources). The directories go last: the jars the archive was
-            // trained with are then a prefix of the workers' class path, which is what the JVM checks.
-            List<String> jars = new ArrayList<>();
-            List<String> directories = new ArrayList<>();
-            for (String entry : classPath.split(File.pathSeparator))
-            {
-                if (!entry.isEmpty())
-                    (Files.isDirectory(Path.of(entry)) ? directories : jars).add(entry);
-            }
-            classPath = String.join(File.pathSeparator, Stream.concat(jars.stream(), directories.stream()).toList());
+            classPath = WorkerClassPath.jarsFirst(classPath);
             classArchiveDirectory = Files.createTempDirectory(work, "class-archive-");
             // Workers open the archive by its path; they cannot list or write the directory.
             Files.setPosixFilePermissions(classArchiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
             classArchive = new WorkerClassArchive();
-            classArchive.train(java, String.join(File.pathSeparator, jars), workerJvmOptions, classArchiveDirectory);
+            classArchive.train(java, WorkerClassPath.jars(classPath), workerJvmOptions, classArchiveDirectory);
             activeClassArchive = classArchive;
         }
         return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);

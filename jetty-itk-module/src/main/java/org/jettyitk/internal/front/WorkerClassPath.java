@@ -116,6 +116,41 @@ public final class WorkerClassPath
         return String.join(File.pathSeparator, result);
     }
 
+    /**
+     * @param classPath a class path, entries separated by {@link File#pathSeparator}
+     * @return its entries that are not directories (jars), in their order
+     */
+    public static String jars(String classPath)
+    {
+        return String.join(File.pathSeparator, entries(classPath, false));
+    }
+
+    /**
+     * <p>Class-data sharing archives classes from jars only, and refuses a class path with a non-empty
+     * directory (such as {@code ${jetty.base}/resources}). With the directories last, the jars an archive was
+     * trained with are a prefix of the class path, which is what the JVM checks.</p>
+     *
+     * @param classPath a class path, entries separated by {@link File#pathSeparator}
+     * @return the same entries, its jars first and its directories after them, each in their order
+     */
+    public static String jarsFirst(String classPath)
+    {
+        List<String> entries = entries(classPath, false);
+        entries.addAll(entries(classPath, true));
+        return String.join(File.pathSeparator, entries);
+    }
+
+    private static List<String> entries(String classPath, boolean directories)
+    {
+        List<String> entries = new ArrayList<>();
+        for (String entry : classPath.split(File.pathSeparator))
+        {
+            if (!entry.isEmpty() && Files.isDirectory(Path.of(entry)) == directories)
+                entries.add(entry);
+        }
+        return entries;
+    }
+
     static boolean isReadableByAll(Path path) throws IOException
     {
         Set<PosixFilePermission> own = Files.getPosixFilePermissions(path);
