@@ -35,6 +35,7 @@ import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.ItkHandler;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.pipe.Http2Frames;
+import org.jettyitk.internal.pipe.PipeThreads;
 import org.jettyitk.tests.ItkTestServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -114,7 +115,7 @@ public class HostileWorkerTest
 
     private final List<Throwable> uncaught = new CopyOnWriteArrayList<>();
     private Thread.UncaughtExceptionHandler previousHandler;
-    private Set<Thread> threadsBefore;
+    private PipeThreads pipeThreads;
     private FakeWorkerLauncher launcher;
     private ItkTestServer front;
     private VirtualHost evil;
@@ -167,7 +168,7 @@ public class HostileWorkerTest
     @BeforeEach
     public void init()
     {
-        threadsBefore = Set.copyOf(Thread.getAllStackTraces().keySet());
+        pipeThreads = PipeThreads.snapshot();
         previousHandler = Thread.getDefaultUncaughtExceptionHandler();
         Thread.setDefaultUncaughtExceptionHandler((thread, failure) -> uncaught.add(new AssertionError("uncaught in " + thread.getName(), failure)));
         launcher = new FakeWorkerLauncher();
@@ -189,7 +190,7 @@ public class HostileWorkerTest
             // Stopping the front stops its workers; whatever did not stop dies with the test run.
             launcher.killAll();
             await().atMost(10, SECONDS).until(() -> launcher.launched().stream().noneMatch(FakeWorkerProcess::isAlive));
-            await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(List.of(), newPipeThreads(), "itk-pipe threads left"));
+            await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(List.of(), pipeThreads.started(), "itk-pipe threads left"));
             assertEquals(List.of(), uncaught, "uncaught exceptions");
         }
         finally
@@ -627,17 +628,6 @@ public class HostileWorkerTest
     private static void assertGood(Outcome outcome)
     {
         assertTrue(outcome.isHello(GOOD), "good: " + outcome);
-    }
-
-    private List<String> newPipeThreads()
-    {
-        return Thread.getAllStackTraces().keySet().stream()
-            .filter(Thread::isAlive)
-            .filter(thread -> thread.getName().startsWith("itk-pipe-"))
-            .filter(thread -> !threadsBefore.contains(thread))
-            .map(Thread::getName)
-            .sorted()
-            .toList();
     }
 
     private static byte[] bytes(String text)

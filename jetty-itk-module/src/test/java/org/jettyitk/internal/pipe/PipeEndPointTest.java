@@ -14,7 +14,6 @@ import java.util.Arrays;
 import java.util.Deque;
 import java.util.List;
 import java.util.Random;
-import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
@@ -82,7 +81,7 @@ public class PipeEndPointTest
     private final Deque<AutoCloseable> cleanups = new ArrayDeque<>();
     private final List<Throwable> uncaught = new CopyOnWriteArrayList<>();
     private Thread.UncaughtExceptionHandler previousHandler;
-    private Set<Thread> threadsBefore;
+    private PipeThreads pipeThreads;
     private QueuedThreadPool threadPool;
     private ScheduledExecutorScheduler scheduler;
     private HTTP2Client client;
@@ -90,7 +89,7 @@ public class PipeEndPointTest
     @BeforeEach
     public void init() throws Exception
     {
-        threadsBefore = Set.copyOf(Thread.getAllStackTraces().keySet());
+        pipeThreads = PipeThreads.snapshot();
         previousHandler = Thread.getDefaultUncaughtExceptionHandler();
         Thread.setDefaultUncaughtExceptionHandler((thread, failure) -> uncaught.add(new AssertionError("uncaught in " + thread.getName(), failure)));
         threadPool = new QueuedThreadPool();
@@ -116,7 +115,7 @@ public class PipeEndPointTest
                 cleanups.pop().close();
             }
             // Every pipe thread ends once its EndPoint is closed and the peer closed its ends (as a process exits).
-            await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(List.of(), newPipeThreads(), "itk-pipe threads left"));
+            await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(List.of(), pipeThreads.started(), "itk-pipe threads left"));
             assertEquals(List.of(), uncaught, "uncaught exceptions");
         }
         finally
@@ -528,17 +527,6 @@ public class PipeEndPointTest
             peer.join(5000);
         });
         return peer;
-    }
-
-    private List<String> newPipeThreads()
-    {
-        return Thread.getAllStackTraces().keySet().stream()
-            .filter(Thread::isAlive)
-            .filter(thread -> thread.getName().startsWith("itk-pipe-"))
-            .filter(thread -> !threadsBefore.contains(thread))
-            .map(Thread::getName)
-            .sorted()
-            .toList();
     }
 
     private static Thread pipeThread(String prefix, PipeEndPoint endPoint)
