@@ -240,19 +240,8 @@ public class SupervisionTest
     public void testStoppingHandlerDrainsInFlightRequestAndStopsWorkerNormally() throws Exception
     {
         start(false);
-        long pid = pid();
-        CompletableFuture<ContentResponse> inFlight = send(front.http1, "/sleep?ms=1500");
-        awaitInFlight(1);
-
         // As when a vhost is retired: the handler stops while the server and its connections go on.
-        CompletableFuture<Void> stopped = CompletableFuture.runAsync(() -> LifeCycle.stop(front.itk));
-
-        ContentResponse response = inFlight.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        assertEquals(200, response.getStatus(), response::getContentAsString);
-        assertEquals("slept\n", response.getContentAsString());
-        stopped.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        Process process = process(pid).onExit().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        assertEquals(0, process.exitValue(), () -> "worker exit status " + process.exitValue());
+        assertStopCompletesInFlightRequestAndStopsWorkerNormally(front.itk);
     }
 
     @Test
@@ -263,24 +252,33 @@ public class SupervisionTest
 
         LifeCycle.stop(front.server);
 
-        Process process = process(pid).onExit().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        assertEquals(0, process.exitValue(), () -> "worker exit status " + process.exitValue());
+        assertWorkerExitedNormally(pid);
     }
 
     @Test
     public void testStoppingServerGracefullyCompletesInFlightRequestAndStopsWorkerNormally() throws Exception
     {
         start(true);
+        assertStopCompletesInFlightRequestAndStopsWorkerNormally(front.server);
+    }
+
+    private void assertStopCompletesInFlightRequestAndStopsWorkerNormally(Object stopping) throws Exception
+    {
         long pid = pid();
         CompletableFuture<ContentResponse> inFlight = send(front.http1, "/sleep?ms=1500");
         awaitInFlight(1);
 
-        CompletableFuture<Void> stopped = CompletableFuture.runAsync(() -> LifeCycle.stop(front.server));
+        CompletableFuture<Void> stopped = CompletableFuture.runAsync(() -> LifeCycle.stop(stopping));
 
         ContentResponse response = inFlight.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         assertEquals(200, response.getStatus(), response::getContentAsString);
         assertEquals("slept\n", response.getContentAsString());
         stopped.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        assertWorkerExitedNormally(pid);
+    }
+
+    private void assertWorkerExitedNormally(long pid) throws Exception
+    {
         Process process = process(pid).onExit().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         assertEquals(0, process.exitValue(), () -> "worker exit status " + process.exitValue());
     }
