@@ -18,6 +18,7 @@ import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.EofException;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.thread.AutoLock;
+import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,14 +39,16 @@ import org.slf4j.LoggerFactory;
  *   blocks only the writer, never a thread of the executor, and a connection that keeps up with its peer
  *   never waits for a thread hand-off to write.</li>
  * </ul>
- * <p>Fill interest is notified on the {@link Executor} given to the constructor, never on the reader
- * thread: running the connection there would let it block the thread that must read its next bytes. The
- * reader dispatches only when the connection has declared fill interest; a connection that is still filling
- * takes the next chunk without a dispatch.</p>
+ * <p>When a chunk arrives for a connection that declared fill interest, the reader notifies it as Jetty's
+ * selector would: a callback that does not block (Jetty's HTTP/2 connection, whose fill interest is
+ * {@code EITHER}) runs on the reader thread in non-blocking mode, so it parses with no thread hand-off and gives
+ * its blocking tasks (the handlers) to its executor; a blocking one is dispatched to the {@link Executor} given
+ * to the constructor, since running it on the reader would let it block the thread that must read its next
+ * bytes. A connection that is still filling takes the next chunk without any notification.</p>
  * <p>A write that fails after its flush returned {@code true} closes the EndPoint with that failure, as a
  * socket's kernel buffer would report it on a later write.</p>
  * <pre>
- *   reader thread ──chunk──▶ [queue of READ_CHUNKS] ──fill()──▶ Connection (executor thread)
+ *   reader thread ──chunk──▶ [queue of READ_CHUNKS] ──fill()──▶ Connection (reader thread if non-blocking, else executor)
  *   Connection ──flush(buffers): copy──▶ [write-behind queue] ──▶ writer thread ──▶ OutputStream
  *                    └─ queue over the limit: false ──▶ writer writes it down ──▶ completeWrite()
  * </pre>
@@ -207,6 +210,21 @@ public class PipeEndPoint extends AbstractEndPoint
     {
         if (!getFillInterest().isInterested())
             return;
+        if (getFillInterest().getCallbackInvocationType() != Invocable.InvocationType.BLOCKING)
+        {
+            // The connection promises not to block when told so: it parses here, as Jetty's selector would let
+            // it, and hands only its blocking tasks (the handlers) to the executor. That saves a thread hand-off.
+            try
+            {
+                Invocable.invokeNonBlocking(this::onFillable);
+            }
+            catch (Throwable x)
+            {
+                LOG.warn("{} connection failed on the reader thread", this, x);
+                close(x);
+            }
+            return;
+        }
         try
         {
             executor.execute(this::onFillable);

@@ -12,7 +12,9 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Deque;
+import java.util.EnumMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
@@ -49,6 +51,8 @@ import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.FutureCallback;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.eclipse.jetty.util.thread.Invocable;
+import org.eclipse.jetty.util.thread.Invocable.InvocationType;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.PipeConnector;
@@ -377,6 +381,45 @@ public class PipeEndPointTest
         pending.get(5, SECONDS);
         await().atMost(5, SECONDS).until(() -> peer.received().length == expected.size());
         assertArrayEquals(expected.toByteArray(), peer.received());
+    }
+
+    /**
+     * <p>A connection whose fill interest does not block (Jetty's HTTP/2 connection) is run by the reader thread,
+     * in non-blocking mode, with no hand-off; a blocking one runs on the executor, never on the reader.</p>
+     */
+    @Test
+    public void testOnlyNonBlockingFillInterestRunsOnTheReaderThread() throws Exception
+    {
+        TestPipe in = new TestPipe("invoke-in");
+        TestPipe out = new TestPipe("invoke-out");
+        PipeEndPoint endPoint = newEndPoint(in, out);
+        endPoint.onOpen();
+        cleanups.push(() ->
+        {
+            endPoint.close();
+            out.killReader();
+            in.sink().close();
+        });
+        String reader = pipeThread("itk-pipe-reader-", endPoint).getName();
+
+        Map<InvocationType, String> invokedOn = new EnumMap<>(InvocationType.class);
+        for (InvocationType type : InvocationType.values())
+        {
+            CompletableFuture<String> invoked = new CompletableFuture<>();
+            endPoint.fillInterested(Callback.from(type,
+                () -> invoked.complete(Thread.currentThread().getName() + (Invocable.isNonBlockingInvocation() ? " non-blocking" : "")),
+                invoked::completeExceptionally));
+            in.sink().write(type.ordinal());
+            in.sink().flush();
+            invokedOn.put(type, invoked.get(5, SECONDS));
+            ByteBuffer buffer = BufferUtil.allocate(16);
+            assertEquals(1, endPoint.fill(buffer));
+        }
+
+        assertAll(
+            () -> assertEquals(reader + " non-blocking", invokedOn.get(InvocationType.NON_BLOCKING)),
+            () -> assertEquals(reader + " non-blocking", invokedOn.get(InvocationType.EITHER)),
+            () -> assertTrue(invokedOn.get(InvocationType.BLOCKING).matches("pipetest-qtp-\\d+"), invokedOn.get(InvocationType.BLOCKING)));
     }
 
     @Test
