@@ -202,9 +202,10 @@ public class PipeEndPoint extends AbstractEndPoint
     }
 
     /**
-     * Dispatches to the connection if it waits for bytes. A connection that registers its interest after this
-     * check finds the bytes in {@link #needsFillInterest()}; one that registers before is dispatched here; if
-     * both dispatch, the second {@code fillable()} finds no interest and does nothing.
+     * Notifies the connection if it waits for bytes: here if its callback does not block, else on the executor.
+     * A connection that registers its interest after this check finds the bytes in {@link #needsFillInterest()};
+     * one that registers before is notified here; if both notify, the second {@code fillable()} finds no
+     * interest and does nothing.
      */
     private void onReadable()
     {
