@@ -8,13 +8,13 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Arrays;
 import java.util.List;
 
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.ServerConnector;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.jettyitk.ItkHandler;
+import org.jettyitk.internal.worker.WorkerMain;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -97,14 +97,35 @@ public class EmbeddedExampleTest
     }
 
     /**
-     * @return the live children of this JVM whose arguments name a file under this test's base (a worker's app)
+     * @return the live children of this JVM that run {@link WorkerMain} with a file under this test's base (a
+     * worker's app); not the front's class-data training JVM
      */
     private List<ProcessHandle> workers()
     {
         String prefix = base.toString() + "/";
         return ProcessHandle.current().descendants()
             .filter(ProcessHandle::isAlive)
-            .filter(p -> p.info().arguments().map(args -> Arrays.stream(args).anyMatch(a -> a.contains(prefix))).orElse(true))
+            .filter(p ->
+            {
+                String commandLine = commandLine(p);
+                return commandLine.contains(WorkerMain.class.getName()) && commandLine.contains(prefix);
+            })
             .toList();
+    }
+
+    /**
+     * @return the process's command line from {@code /proc}, or "" once it has exited. {@code ProcessHandle.Info}
+     * gives no arguments for a command line as long as a worker's class path.
+     */
+    private static String commandLine(ProcessHandle process)
+    {
+        try
+        {
+            return Files.readString(Path.of("/proc/" + process.pid() + "/cmdline"), StandardCharsets.ISO_8859_1);
+        }
+        catch (IOException x)
+        {
+            return "";
+        }
     }
 }
