@@ -24,6 +24,7 @@ import org.eclipse.jetty.http2.frames.DataFrame;
 import org.eclipse.jetty.http2.frames.HeadersFrame;
 import org.eclipse.jetty.http2.frames.ResetFrame;
 import org.eclipse.jetty.io.Content;
+import org.eclipse.jetty.io.RetainableByteBuffer;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
@@ -60,6 +61,12 @@ class FrontExchange implements Stream.Listener
         "connection", "keep-alive", "proxy-connection", "transfer-encoding", "upgrade", "te", "host",
         "http2-settings", "proxy-authenticate", "proxy-authorization");
 
+    /**
+     * Request content the client has already sent is gathered into DATA frames of up to this size: the client's
+     * reads arrive in pieces of a few KiB, and each frame costs the worker a wake-up of the reading servlet.
+     */
+    static final int REQUEST_GATHER_SIZE = FrontExchanges.MAX_FRAME_SIZE;
+
     private final Worker worker;
     private final Request request;
     private final Response response;
@@ -70,6 +77,9 @@ class FrontExchange implements Stream.Listener
     private volatile HttpFields responseTrailers;
     private volatile Scheduler.Task timeout;
     private boolean requestContentStarted;
+    // A chunk read while gathering that did not belong in the frame (trailers, a failure, or too large): the
+    // next one to forward. Only readRequestContent() and the callbacks of its writes touch it, one at a time.
+    private Content.Chunk pendingChunk;
 
     FrontExchange(Worker worker, Request request, Response response, Callback callback)
     {
@@ -173,7 +183,8 @@ class FrontExchange implements Stream.Listener
     {
         while (!done.get())
         {
-            Content.Chunk chunk = request.read();
+            Content.Chunk chunk = pendingChunk != null ? pendingChunk : request.read();
+            pendingChunk = null;
             if (chunk == null)
             {
                 request.demand(this::readRequestContent);
@@ -197,18 +208,57 @@ class FrontExchange implements Stream.Listener
                 chunk.release();
                 continue;
             }
-            stream.data(new DataFrame(stream.getId(), buffer, last), Callback.from(() ->
+            Content.Chunk frame = last || buffer.remaining() >= REQUEST_GATHER_SIZE ? chunk : gather(chunk);
+            stream.data(new DataFrame(stream.getId(), frame.getByteBuffer(), frame.isLast()), Callback.from(() ->
             {
-                chunk.release();
-                if (!last)
+                frame.release();
+                if (!frame.isLast())
                     readRequestContent();
             }, x ->
             {
-                chunk.release();
+                frame.release();
+                releasePendingChunk();
                 fail(x);
             }));
             return;
         }
+        releasePendingChunk();
+    }
+
+    /**
+     * @return the first chunk, followed by what the client has already sent, up to {@link #REQUEST_GATHER_SIZE}
+     * bytes, copied into one pooled buffer; the first chunk and those copied are released
+     */
+    private Content.Chunk gather(Content.Chunk first)
+    {
+        RetainableByteBuffer gathered = request.getComponents().getByteBufferPool().acquire(REQUEST_GATHER_SIZE, false);
+        ByteBuffer target = gathered.getByteBuffer();
+        BufferUtil.append(target, first.getByteBuffer());
+        first.release();
+        boolean last = false;
+        while (!last && BufferUtil.space(target) > 0)
+        {
+            Content.Chunk next = request.read();
+            if (next == null)
+                break;
+            if (Content.Chunk.isFailure(next) || next instanceof Trailers || next.remaining() > BufferUtil.space(target))
+            {
+                pendingChunk = next;
+                break;
+            }
+            BufferUtil.append(target, next.getByteBuffer());
+            last = next.isLast();
+            next.release();
+        }
+        return Content.Chunk.from(target, last, gathered::release);
+    }
+
+    private void releasePendingChunk()
+    {
+        Content.Chunk chunk = pendingChunk;
+        pendingChunk = null;
+        if (chunk != null)
+            chunk.release();
     }
 
     @Override
