@@ -41,7 +41,8 @@ import org.slf4j.LoggerFactory;
  * <pre>
  *   C2F client to front   Jetty's Request, read with read()/demand()
  *   F2W front to worker   HEADERS, DATA and trailer HEADERS on the stream, written only after the previous
- *                         write succeeded (back-pressure from the worker's flow-control window)
+ *                         write succeeded (back-pressure from the worker's flow-control window); the DATA
+ *                         gathers what the client has already sent, up to REQUEST_GATHER_SIZE
  *   W2F worker to front   response HEADERS, DATA and trailers, demanded one at a time
  *   F2C front to client   Jetty's Response, the next DATA demanded only once the previous write succeeded,
  *                         so a slow client stalls its own stream's window and nothing else
