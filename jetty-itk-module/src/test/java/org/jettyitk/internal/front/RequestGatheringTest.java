@@ -3,13 +3,11 @@ package org.jettyitk.internal.front;
 import java.io.ByteArrayOutputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 
-import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.pipe.Http2Frames;
 import org.jettyitk.tests.ItkTestServer;
 import org.junit.jupiter.api.AfterEach;
@@ -122,14 +120,8 @@ public class RequestGatheringTest
         }));
         front = new ItkTestServer();
         front.itk.setWorkerLauncher(launcher);
-        VirtualHost vhost = new VirtualHost(VHOST);
-        vhost.setHostNames(VHOST + ".test");
-        // Numeric ids need no passwd entry; no process runs as them here.
-        vhost.setUser("42301");
-        vhost.setGroup("42301");
-        vhost.setGroups();
-        vhost.setApp(Files.createDirectories(front.root.resolve(VHOST)).toString());
-        front.add(vhost);
+        // The scripted worker stands in for the test app; no process runs as the id.
+        front.addTestApp(VHOST, 42301);
         front.start();
     }
 
