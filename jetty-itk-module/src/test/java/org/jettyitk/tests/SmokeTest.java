@@ -1,6 +1,16 @@
 package org.jettyitk.tests;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+import jnr.constants.platform.OpenFlags;
+import jnr.posix.POSIX;
+import jnr.posix.POSIXFactory;
 import org.eclipse.jetty.client.ContentResponse;
+import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.worker.WorkerMain;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -24,6 +34,54 @@ public class SmokeTest
             assertTrue(response.getContentAsString().contains("Uid:\t41001\t41001\t41001\t41001"));
             response = front.get(front.http2, "alice.test", "/info?a=1");
             System.err.println(response.getContentAsString());
+        }
+    }
+
+    @Test
+    public void testProtocolPipesHaveTheirCapacity() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: workers run as numeric uid 41001");
+        int expected = Math.min(WorkerMain.PIPE_CAPACITY, Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/pipe-max-size")).get(0).trim()));
+        try (ItkTestServer front = new ItkTestServer())
+        {
+            front.addTestApp("alice", ItkTestServer.ALICE);
+            front.start();
+            assertEquals(200, front.get(front.http1, "alice.test", "/whoami").getStatus());
+
+            long pid = front.workers().findFirst().orElseThrow().pid();
+            Path fds = Path.of("/proc", Long.toString(pid), "fd");
+            // stdin is the front's requests; the one pipe that is neither stdin nor stderr carries the responses.
+            String stdin = Files.readSymbolicLink(fds.resolve("0")).toString();
+            String stderr = Files.readSymbolicLink(fds.resolve("2")).toString();
+            List<String> protocol = new ArrayList<>();
+            try (var entries = Files.list(fds))
+            {
+                for (Path fd : entries.toList())
+                {
+                    String target = Files.readSymbolicLink(fd).toString();
+                    if (target.startsWith("pipe:") && !target.equals(stdin) && !target.equals(stderr))
+                        protocol.add(fd.getFileName().toString());
+                }
+            }
+            assertEquals(1, protocol.size(), () -> "response pipes: " + protocol);
+            assertEquals(expected, capacity(fds.resolve("0")));
+            assertEquals(expected, capacity(fds.resolve(protocol.get(0))));
+        }
+    }
+
+    private static int capacity(Path procFd) throws Exception
+    {
+        // Opening /proc/PID/fd/N gives this JVM its own descriptor of the worker's pipe, without reading from it.
+        POSIX posix = POSIXFactory.getNativePOSIX();
+        int fd = posix.open(procFd.toString(), OpenFlags.O_RDONLY.intValue() | OpenFlags.O_NONBLOCK.intValue(), 0);
+        assertTrue(fd >= 0, () -> "open " + procFd + ": errno " + posix.errno());
+        try
+        {
+            return Posix.get().pipeCapacity(fd);
+        }
+        finally
+        {
+            posix.close(fd);
         }
     }
 }

@@ -48,6 +48,9 @@ public final class Posix
     private static final int PRIO_PROCESS = 0;
     /** Linux's {@code RLIM_INFINITY}, as jnr-posix passes it: all bits set. */
     private static final long RLIM_INFINITY = -1L;
+    /** Linux's {@code fcntl(2)} commands for a pipe's capacity. */
+    private static final int F_SETPIPE_SZ = 1031;
+    private static final int F_GETPIPE_SZ = 1032;
     /** The kernel's {@code NGROUPS_MAX}: no group list is ever longer. */
     static final int MAX_GROUPS = 65536;
     /** Enough for almost every user, so {@code getgrouplist} rarely runs twice. */
@@ -425,5 +428,34 @@ public final class Posix
     {
         if (posix.dup2(oldFd, newFd) < 0)
             throw new IOException("dup2(" + oldFd + "," + newFd + ") failed: errno " + posix.errno());
+    }
+
+    /**
+     * Asks the kernel to give a pipe {@code capacity} bytes of buffer. An unprivileged process may ask for up to
+     * {@code /proc/sys/fs/pipe-max-size}; the pages are allocated only while bytes wait in the pipe.
+     * @param fd either end of a pipe
+     * @param capacity the capacity wanted, in bytes
+     * @return the capacity the kernel gave: {@code capacity} rounded up to a power of two pages
+     * @throws IOException if the kernel refused, for example over the limit
+     */
+    public int setPipeCapacity(int fd, int capacity) throws IOException
+    {
+        int result = libc.fcntl(fd, F_SETPIPE_SZ, capacity);
+        if (result < 0)
+            throw failure("fcntl(" + fd + ",F_SETPIPE_SZ," + capacity + ")", libc.errno());
+        return result;
+    }
+
+    /**
+     * @param fd either end of a pipe
+     * @return the pipe's capacity, in bytes
+     * @throws IOException if {@code fd} is not a pipe
+     */
+    public int pipeCapacity(int fd) throws IOException
+    {
+        int result = libc.fcntl(fd, F_GETPIPE_SZ, 0);
+        if (result < 0)
+            throw failure("fcntl(" + fd + ",F_GETPIPE_SZ)", libc.errno());
+        return result;
     }
 }

@@ -1,9 +1,13 @@
 package org.jettyitk.internal.posix;
 
 import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.Arrays;
 
 import jnr.constants.platform.RLIMIT;
+import jnr.posix.POSIX;
+import jnr.posix.POSIXFactory;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
@@ -99,5 +103,33 @@ public class PosixTest
     {
         // A zero-sized buffer makes getgrouplist report the size it needs.
         assertArrayEquals(posix.groupListOf("nobody", 41007), posix.groupListOf("nobody", 41007, 0));
+    }
+
+    @Test
+    public void testPipeCapacityIsRaised() throws Exception
+    {
+        POSIX pipes = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, pipes.pipe(ends));
+        try
+        {
+            // Not over the limit of an unprivileged process, so the test means the same as root or not.
+            int capacity = Math.min(1024 * 1024, Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/pipe-max-size")).get(0).trim()));
+            assertEquals(capacity, posix.setPipeCapacity(ends[1], capacity));
+            assertEquals(capacity, posix.pipeCapacity(ends[0]));
+        }
+        finally
+        {
+            pipes.close(ends[0]);
+            pipes.close(ends[1]);
+        }
+    }
+
+    @Test
+    public void testPipeCapacityOfAClosedDescriptorFails()
+    {
+        IOException x = assertThrows(IOException.class, () -> posix.pipeCapacity(-1));
+
+        assertEquals("fcntl(-1,F_GETPIPE_SZ) failed: EBADF (Bad file descriptor)", x.getMessage());
     }
 }
