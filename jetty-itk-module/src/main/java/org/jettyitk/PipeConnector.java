@@ -2,8 +2,10 @@ package org.jettyitk;
 
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.nio.channels.GatheringByteChannel;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
+import java.util.function.IntSupplier;
 
 import org.eclipse.jetty.io.ByteBufferPool;
 import org.eclipse.jetty.io.Connection;
@@ -42,6 +44,8 @@ public class PipeConnector extends AbstractConnector
     private final OutputStream output;
     private final CompletableFuture<Void> closed = new CompletableFuture<>();
     private PipeEndPoint endPoint;
+    private GatheringByteChannel directOutput;
+    private IntSupplier directRoom;
 
     public PipeConnector(Server server, InputStream input, OutputStream output, ConnectionFactory... factories)
     {
@@ -57,12 +61,24 @@ public class PipeConnector extends AbstractConnector
         setIdleTimeout(-1);
     }
 
+    /**
+     * Lets the connection write to the pipe on its own thread when the pipe has room; see
+     * {@link PipeEndPoint#setDirectOutput(GatheringByteChannel, IntSupplier)}. Call before start.
+     */
+    public void setDirectOutput(GatheringByteChannel channel, IntSupplier room)
+    {
+        this.directOutput = channel;
+        this.directRoom = room;
+    }
+
     @Override
     protected void doStart() throws Exception
     {
         super.doStart();
         endPoint = new PipeEndPoint(getScheduler(), getExecutor(), input, output, "worker-" + ProcessHandle.current().pid());
         endPoint.setIdleTimeout(getIdleTimeout());
+        if (directOutput != null)
+            endPoint.setDirectOutput(directOutput, directRoom);
         Connection connection = getDefaultConnectionFactory().newConnection(this, endPoint);
         endPoint.setConnection(connection);
         PipeEndPoint opened = endPoint;

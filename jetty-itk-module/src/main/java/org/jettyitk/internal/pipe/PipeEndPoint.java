@@ -7,12 +7,14 @@ import java.io.OutputStream;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
+import java.nio.channels.GatheringByteChannel;
 import java.util.ArrayDeque;
 import java.util.Arrays;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.function.Consumer;
+import java.util.function.IntSupplier;
 
 import org.eclipse.jetty.io.AbstractEndPoint;
 import org.eclipse.jetty.io.EofException;
@@ -37,7 +39,9 @@ import org.slf4j.LoggerFactory;
  *   there; over it, it returns {@code false} and the writer completes the
  *   {@link org.eclipse.jetty.io.WriteFlusher} once it has written the queue down. So a peer that stops reading
  *   blocks only the writer, never a thread of the executor, and a connection that keeps up with its peer
- *   never waits for a thread hand-off to write.</li>
+ *   never waits for a thread hand-off to write. Where the pipe can tell how much it takes without blocking
+ *   ({@link #setDirectOutput(GatheringByteChannel, IntSupplier)}), a flush that finds the queue empty and
+ *   room enough is written by the flushing thread itself, with neither copy nor hand-off.</li>
  * </ul>
  * <p>When a chunk arrives for a connection that declared fill interest, the reader notifies it as Jetty's
  * selector would: a callback that does not block (Jetty's HTTP/2 connection, whose fill interest is
@@ -90,6 +94,8 @@ public class PipeEndPoint extends AbstractEndPoint
     private IOException writeFailure;
     private final CompletableFuture<Void> closedFuture = new CompletableFuture<>();
     private volatile Consumer<ByteBuffer> inspector;
+    private GatheringByteChannel directOutput;
+    private IntSupplier directRoom;
     private Thread readerThread;
     private Thread writerThread;
 
@@ -121,6 +127,22 @@ public class PipeEndPoint extends AbstractEndPoint
         writerThread.setDaemon(true);
         readerThread.start();
         writerThread.start();
+    }
+
+    /**
+     * <p>Lets {@link #flush(ByteBuffer...)} write on the caller's thread, with no copy and no hand-off to the
+     * writer, whenever nothing waits for the writer and the pipe has room for all of the flush: a pipe write that
+     * fits the free room completes without blocking, so the caller never waits for the peer. Any other flush
+     * still goes through the write-behind queue.</p>
+     * <p>Call before {@link #onOpen()}.</p>
+     * @param channel the same pipe as the output stream, written only while the writer has nothing to write
+     * @param room the bytes the pipe can take now without blocking: its capacity less what the peer has not read
+     * yet; 0 when unknown. Only this EndPoint writes to the pipe, so the room can only grow until it writes.
+     */
+    public void setDirectOutput(GatheringByteChannel channel, IntSupplier room)
+    {
+        this.directOutput = channel;
+        this.directRoom = room;
     }
 
     /**
@@ -320,6 +342,8 @@ public class PipeEndPoint extends AbstractEndPoint
                 return true;
             if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
                 return false;
+            if (writeLength == 0 && writingLength == 0 && directOutput != null && length <= directRoom.getAsInt())
+                return writeDirect(buffers, length);
             // Copy now, on the caller's thread: once the flush returns, Jetty may release these buffers to a
             // pool shared with other workers' sessions, and the writer must never touch them again.
             if (length > writeBuffer.length)
@@ -334,6 +358,40 @@ public class PipeEndPoint extends AbstractEndPoint
             // Over the limit the buffers are consumed all the same: the WriteFlusher's next flush has nothing left.
             return writeLength + writingLength <= WRITE_BEHIND_LIMIT;
         }
+    }
+
+    /**
+     * Writes all of {@code buffers} on this thread, under the write lock, so the writer cannot start meanwhile.
+     * The caller made sure that they fit the pipe's free room.
+     */
+    private boolean writeDirect(ByteBuffer[] buffers, long length) throws IOException
+    {
+        // An interruptible channel closes itself when written by an interrupted thread: an application that
+        // re-asserts an interrupt before it writes its response must not close the worker's pipe.
+        boolean interrupted = Thread.interrupted();
+        try
+        {
+            long written = 0;
+            while (written < length)
+            {
+                written += directOutput.write(buffers);
+            }
+        }
+        catch (IOException x)
+        {
+            // As a failed write of the writer: later flushes fail at once, and the writer closes the stream.
+            writeFailure = x;
+            outputClosing = true;
+            writeLock.signalAll();
+            throw x;
+        }
+        finally
+        {
+            if (interrupted)
+                Thread.currentThread().interrupt();
+        }
+        notIdle();
+        return true;
     }
 
     @Override

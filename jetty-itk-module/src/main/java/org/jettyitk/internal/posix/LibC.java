@@ -8,8 +8,8 @@ import jnr.ffi.types.size_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
- * family, {@code setgroups}, {@code getgrouplist}, and {@code fcntl} with an integer argument for any
- * command (jnr-posix takes only the commands its constants know, and none for a pipe's capacity).</p>
+ * family, {@code setgroups}, {@code getgrouplist}, and {@code fcntl} and {@code ioctl} for any command
+ * (jnr-posix takes only the commands its constants know, and none for a pipe's capacity or content).</p>
  * <p>Every call goes through the glibc wrapper, never through {@code syscall(2)}: the kernel
  * changes the credentials of the calling thread only, and it is glibc's {@code setxid}
  * broadcast that applies a change to every thread of the JVM.</p>
@@ -37,6 +37,8 @@ final class LibC
         int getgrouplist(String user, int group, @Out int[] groups, @In @Out int[] ngroups);
 
         int fcntl(int fd, int cmd, int arg);
+
+        int ioctl(int fd, long request, @Out int[] value);
     }
 
     private final Functions functions;
@@ -95,6 +97,11 @@ final class LibC
     int fcntl(int fd, int cmd, int arg)
     {
         return functions.fcntl(fd, cmd, arg);
+    }
+
+    int ioctl(int fd, long request, int[] value)
+    {
+        return functions.ioctl(fd, request, value);
     }
 
     /**

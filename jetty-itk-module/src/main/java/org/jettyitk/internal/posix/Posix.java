@@ -51,6 +51,8 @@ public final class Posix
     /** Linux's {@code fcntl(2)} commands for a pipe's capacity. */
     private static final int F_SETPIPE_SZ = 1031;
     private static final int F_GETPIPE_SZ = 1032;
+    /** Linux's {@code ioctl(2)} request for the bytes waiting in a pipe or socket. */
+    private static final long FIONREAD = 0x541B;
     /** The kernel's {@code NGROUPS_MAX}: no group list is ever longer. */
     static final int MAX_GROUPS = 65536;
     /** Enough for almost every user, so {@code getgrouplist} rarely runs twice. */
@@ -457,5 +459,18 @@ public final class Posix
         if (result < 0)
             throw failure("fcntl(" + fd + ",F_GETPIPE_SZ)", libc.errno());
         return result;
+    }
+
+    /**
+     * @param fd either end of a pipe
+     * @return the bytes written to the pipe and not read yet
+     * @throws IOException if {@code fd} is not open
+     */
+    public int pipeQueued(int fd) throws IOException
+    {
+        int[] queued = new int[1];
+        if (libc.ioctl(fd, FIONREAD, queued) < 0)
+            throw failure("ioctl(" + fd + ",FIONREAD)", libc.errno());
+        return queued[0];
     }
 }

@@ -9,6 +9,7 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
@@ -94,12 +95,14 @@ public final class WorkerMain
             return;
         }
 
-        OutputStream protocolOut;
+        FileOutputStream protocolOut;
+        IntSupplier protocolRoom;
         try
         {
             int protocolFd = reserveProtocolFd(posix);
             enlargePipes(posix, protocolFd, stderr);
             protocolOut = new FileOutputStream(JavaLibCHelper.toFileDescriptor(protocolFd));
+            protocolRoom = roomOf(posix, protocolFd);
             // Per-process set-up before the uid change, as php-fpm does: each call is checked.
             posix.umask(arguments.umask());
             arguments.limits().apply(posix);
@@ -125,6 +128,7 @@ public final class WorkerMain
         {
             server = newServer(arguments.app(), arguments.handlerClass());
             connector = newConnector(server, protocolIn, protocolOut);
+            connector.setDirectOutput(protocolOut.getChannel(), protocolRoom);
             server.addConnector(connector);
             // Jetty starts connectors after handlers: the front hears from us only once the app is deployed.
             server.start();
@@ -189,6 +193,26 @@ public final class WorkerMain
                 log.println("jetty-itk worker: protocol pipe keeps its size: " + x.getMessage());
             }
         }
+    }
+
+    /**
+     * @return the bytes the protocol pipe takes now without blocking: its capacity less what the front has not
+     * read yet, 0 when the kernel will not say
+     */
+    private static IntSupplier roomOf(Posix posix, int protocolFd) throws IOException
+    {
+        int capacity = posix.pipeCapacity(protocolFd);
+        return () ->
+        {
+            try
+            {
+                return capacity - posix.pipeQueued(protocolFd);
+            }
+            catch (IOException x)
+            {
+                return 0;
+            }
+        };
     }
 
     static Server newServer(String appLocation, String handlerClass) throws Exception

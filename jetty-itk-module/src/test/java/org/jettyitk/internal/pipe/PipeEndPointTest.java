@@ -7,6 +7,9 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.ByteBuffer;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.GatheringByteChannel;
+import java.nio.channels.spi.AbstractInterruptibleChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
@@ -20,6 +23,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Executor;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Function;
 import java.util.function.IntSupplier;
@@ -492,6 +496,82 @@ public class PipeEndPointTest
             () -> assertEquals(0, buffer.position(), "the closed EndPoint moved a buffer it no longer owns"));
     }
 
+    @Test
+    public void testFlushThatFitsTheRoomIsWrittenByTheFlushingThread() throws Exception
+    {
+        DirectPipe pipe = new DirectPipe("direct", () -> Integer.MAX_VALUE);
+
+        assertTrue(pipe.endPoint.flush(BufferUtil.toBuffer("hello "), BufferUtil.toBuffer("world")));
+
+        assertEquals(List.of("direct by " + Thread.currentThread().getName()), pipe.writes);
+        await().atMost(5, SECONDS).until(() -> new String(pipe.peer.received(), StandardCharsets.US_ASCII), "hello world"::equals);
+    }
+
+    @Test
+    public void testFlushLargerThanTheRoomGoesToTheWriter() throws Exception
+    {
+        DirectPipe pipe = new DirectPipe("no-room", () -> 10);
+
+        assertTrue(pipe.endPoint.flush(BufferUtil.toBuffer("hello "), BufferUtil.toBuffer("world")));
+
+        await().atMost(5, SECONDS).until(() -> new String(pipe.peer.received(), StandardCharsets.US_ASCII), "hello world"::equals);
+        assertEquals(List.of("queued by itk-pipe-writer-" + pipe.name()), pipe.writes);
+    }
+
+    @Test
+    public void testFlushWithRoomWaitsBehindQueuedBytes() throws Exception
+    {
+        AtomicBoolean roomForAll = new AtomicBoolean();
+        TestPipe[] out = new TestPipe[1];
+        DirectPipe pipe = new DirectPipe("behind", () -> roomForAll.get() ? Integer.MAX_VALUE : TestPipe.DEFAULT_CAPACITY - out[0].buffered());
+        out[0] = pipe.out;
+        pipe.out.stallReads(true);
+        byte[] large = randomBytes(new Random(), 3 * TestPipe.DEFAULT_CAPACITY);
+        assertTrue(pipe.endPoint.flush(ByteBuffer.wrap(large, 0, TestPipe.DEFAULT_CAPACITY)));
+        await().atMost(5, SECONDS).until(() -> pipe.out.buffered() == TestPipe.DEFAULT_CAPACITY);
+        assertEquals(List.of("direct by " + Thread.currentThread().getName()), pipe.writes);
+        // The pipe is full: this one goes to the writer, which blocks.
+        assertTrue(pipe.endPoint.flush(ByteBuffer.wrap(large, TestPipe.DEFAULT_CAPACITY, TestPipe.DEFAULT_CAPACITY)));
+        await().atMost(5, SECONDS).until(() -> pipe.writes.size() == 2);
+
+        // Now the room says yes to everything, but the writer has bytes to write first: the next flush must queue
+        // behind them, not write ahead of them (and block on the full pipe).
+        roomForAll.set(true);
+        CompletableFuture<Boolean> third = CompletableFuture.supplyAsync(() ->
+        {
+            try
+            {
+                return pipe.endPoint.flush(ByteBuffer.wrap(large, 2 * TestPipe.DEFAULT_CAPACITY, TestPipe.DEFAULT_CAPACITY));
+            }
+            catch (IOException x)
+            {
+                throw new RuntimeException(x);
+            }
+        });
+        assertTrue(third.get(5, SECONDS), "the flush did not return while the writer was blocked");
+        pipe.out.stallReads(false);
+
+        await().atMost(5, SECONDS).until(() -> pipe.peer.received().length == large.length);
+        assertArrayEquals(large, pipe.peer.received());
+        String writer = "queued by itk-pipe-writer-" + pipe.name();
+        assertEquals(List.of("direct by " + Thread.currentThread().getName(), writer, writer), pipe.writes);
+    }
+
+    @Test
+    public void testInterruptedFlushingThreadKeepsThePipeOpen() throws Exception
+    {
+        DirectPipe pipe = new DirectPipe("interrupted", () -> Integer.MAX_VALUE);
+
+        Thread.currentThread().interrupt();
+        boolean flushed = pipe.endPoint.flush(BufferUtil.toBuffer("still here"));
+        boolean stillInterrupted = Thread.interrupted();
+
+        assertTrue(flushed);
+        assertTrue(stillInterrupted, "the flush swallowed the thread's interrupt");
+        assertTrue(pipe.channel.isOpen(), "the interrupt closed the pipe");
+        await().atMost(5, SECONDS).until(() -> new String(pipe.peer.received(), StandardCharsets.US_ASCII), "still here"::equals);
+    }
+
     private Link link(Function<TestPipe, IntSupplier> serverReadLimit, Function<TestPipe, IntSupplier> clientReadLimit) throws Exception
     {
         Link link = new Link(serverReadLimit, clientReadLimit);
@@ -961,6 +1041,104 @@ public class PipeEndPointTest
         catch (IOException ignored)
         {
             // Closing a pipe end does not fail.
+        }
+    }
+
+    /**
+     * An open EndPoint whose output pipe is also given as a direct output, with a peer reading it. Both ways of
+     * writing record who wrote, in order.
+     */
+    private final class DirectPipe
+    {
+        private final TestPipe in;
+        private final TestPipe out;
+        private final List<String> writes = new CopyOnWriteArrayList<>();
+        private final SinkChannel channel;
+        private final PipeEndPoint endPoint;
+        private final Peer peer;
+
+        private DirectPipe(String name, IntSupplier room)
+        {
+            in = new TestPipe(name + "-in");
+            out = new TestPipe(name + "-out");
+            channel = new SinkChannel(out.sink(), writes);
+            endPoint = newEndPoint(in, new FilterOutputStream(out.sink())
+            {
+                @Override
+                public void write(byte[] bytes, int offset, int length) throws IOException
+                {
+                    writes.add("queued by " + Thread.currentThread().getName());
+                    out.write(bytes, offset, length);
+                }
+            });
+            endPoint.setDirectOutput(channel, room);
+            open(endPoint);
+            peer = peer(in, out);
+        }
+
+        private String name()
+        {
+            return endPoint.toString().replaceAll(".*\\[(.*)]", "$1");
+        }
+    }
+
+    /**
+     * A pipe's sink as a channel that, as {@link java.nio.channels.FileChannel}, is interruptible: written by an
+     * interrupted thread, it closes.
+     */
+    private static class SinkChannel extends AbstractInterruptibleChannel implements GatheringByteChannel
+    {
+        private final OutputStream sink;
+        private final List<String> writes;
+
+        private SinkChannel(OutputStream sink, List<String> writes)
+        {
+            this.sink = sink;
+            this.writes = writes;
+        }
+
+        @Override
+        public long write(ByteBuffer[] sources, int offset, int length) throws IOException
+        {
+            boolean completed = false;
+            begin();
+            try
+            {
+                if (!isOpen())
+                    throw new ClosedChannelException();
+                writes.add("direct by " + Thread.currentThread().getName());
+                long written = 0;
+                for (int i = offset; i < offset + length; i++)
+                {
+                    byte[] bytes = BufferUtil.toArray(sources[i]);
+                    sources[i].position(sources[i].limit());
+                    sink.write(bytes);
+                    written += bytes.length;
+                }
+                completed = true;
+                return written;
+            }
+            finally
+            {
+                end(completed);
+            }
+        }
+
+        @Override
+        public long write(ByteBuffer[] sources) throws IOException
+        {
+            return write(sources, 0, sources.length);
+        }
+
+        @Override
+        public int write(ByteBuffer source) throws IOException
+        {
+            return (int)write(new ByteBuffer[]{source});
+        }
+
+        @Override
+        protected void implCloseChannel()
+        {
         }
     }
 

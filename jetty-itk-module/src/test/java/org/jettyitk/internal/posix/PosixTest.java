@@ -126,6 +126,28 @@ public class PosixTest
     }
 
     @Test
+    public void testPipeQueuedCountsUnreadBytesFromEitherEnd() throws Exception
+    {
+        POSIX pipes = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, pipes.pipe(ends));
+        try
+        {
+            assertEquals(0, posix.pipeQueued(ends[1]));
+            assertEquals(10, pipes.write(ends[1], new byte[10], 10));
+            assertEquals(10, posix.pipeQueued(ends[1]));
+            assertEquals(4, pipes.read(ends[0], new byte[4], 4));
+            assertEquals(6, posix.pipeQueued(ends[1]));
+            assertEquals(6, posix.pipeQueued(ends[0]));
+        }
+        finally
+        {
+            pipes.close(ends[0]);
+            pipes.close(ends[1]);
+        }
+    }
+
+    @Test
     public void testPipeCapacityOfAClosedDescriptorFails()
     {
         IOException x = assertThrows(IOException.class, () -> posix.pipeCapacity(-1));
