@@ -14,6 +14,8 @@ import org.jettyitk.internal.worker.WorkerMain;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
+import static java.util.concurrent.TimeUnit.SECONDS;
+import static org.awaitility.Awaitility.await;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -66,6 +68,45 @@ public class SmokeTest
             assertEquals(1, protocol.size(), () -> "response pipes: " + protocol);
             assertEquals(expected, capacity(fds.resolve("0")));
             assertEquals(expected, capacity(fds.resolve(protocol.get(0))));
+        }
+    }
+
+    @Test
+    public void testFrontClosesItsDirectDescriptorOfTheWorkersStdin() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: workers run as numeric uid 41001");
+        String stdin;
+        try (ItkTestServer front = new ItkTestServer())
+        {
+            front.addTestApp("alice", ItkTestServer.ALICE);
+            front.start();
+            assertEquals(200, front.get(front.http1, "alice.test", "/whoami").getStatus());
+            long pid = front.workers().findFirst().orElseThrow().pid();
+            stdin = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "fd", "0")).toString();
+
+            // Process's stream, and the non-blocking description the front's threads write to.
+            assertEquals(2, descriptorsOf(stdin), "front descriptors of the worker's stdin " + stdin);
+        }
+        // The pipe's writer thread closes them once the worker has gone.
+        await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(0, descriptorsOf(stdin), "descriptors left open after the worker stopped"));
+    }
+
+    private static long descriptorsOf(String pipe) throws Exception
+    {
+        try (var entries = Files.list(Path.of("/proc/self/fd")))
+        {
+            return entries.filter(fd ->
+            {
+                try
+                {
+                    return Files.readSymbolicLink(fd).toString().equals(pipe);
+                }
+                catch (Exception x)
+                {
+                    // Closed while listed.
+                    return false;
+                }
+            }).count();
         }
     }
 

@@ -3,6 +3,7 @@ package org.jettyitk.internal.front;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -30,6 +31,7 @@ import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.NonBlockingPipeChannel;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.worker.WorkerMain;
 import org.slf4j.Logger;
@@ -92,10 +94,30 @@ public class Worker implements Dumpable
         this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
         this.endPoint.setIdleTimeout(-1);
         this.endPoint.setInspector(new WorkerFrameGuard(highestStreamId::get, this::onProtocolViolation));
+        openDirectOutput(endPoint, process);
         startLogPump(name);
         process.onExit().whenComplete((p, x) -> onExit());
         scheduler.schedule(this::onSpawnTimeout, spawnTimeout.toMillis(), TimeUnit.MILLISECONDS);
         client.connect(new PipeTransport(endPoint), null, endPoint.getRemoteSocketAddress(), new SessionListener(), Promise.from(s -> {}, this::onConnectFailure));
+    }
+
+    /**
+     * Lets the front's threads write requests to the worker's stdin themselves, through a non-blocking
+     * description of the pipe of their own: a write takes what the pipe has room for, the EndPoint's writer the
+     * rest, so a worker that stops reading never holds a thread of the front. Without it (a front that may not
+     * open another user's {@code /proc/PID/fd}) every write goes through the writer, as before.
+     */
+    private static void openDirectOutput(PipeEndPoint endPoint, Process process)
+    {
+        Path stdin = Path.of("/proc", Long.toString(process.pid()), "fd", "0");
+        try
+        {
+            endPoint.setDirectOutput(NonBlockingPipeChannel.open(stdin), () -> Integer.MAX_VALUE);
+        }
+        catch (IOException x)
+        {
+            LOG.debug("no direct writes to {}", stdin, x);
+        }
     }
 
     /**

@@ -97,7 +97,7 @@ public class PipeEndPoint extends AbstractEndPoint
     private GatheringByteChannel directOutput;
     private IntSupplier directRoom;
     private Thread readerThread;
-    private Thread writerThread;
+    private volatile Thread writerThread;
 
     /**
      * @param scheduler the scheduler for the idle timeout
@@ -131,13 +131,15 @@ public class PipeEndPoint extends AbstractEndPoint
 
     /**
      * <p>Lets {@link #flush(ByteBuffer...)} write on the caller's thread, with no copy and no hand-off to the
-     * writer, whenever nothing waits for the writer and the pipe has room for all of the flush: a pipe write that
-     * fits the free room completes without blocking, so the caller never waits for the peer. Any other flush
-     * still goes through the write-behind queue.</p>
-     * <p>Call before {@link #onOpen()}.</p>
+     * writer, whenever nothing waits for the writer and the pipe has room for all of the flush. The caller must
+     * never wait for the peer, so the channel either has a truthful room (a blocking pipe write that fits the free
+     * room completes at once) or is in non-blocking mode (it takes what fits, and the writer writes the rest
+     * after it). Any other flush still goes through the write-behind queue.</p>
+     * <p>Call before {@link #onOpen()}. The EndPoint closes the channel with its output.</p>
      * @param channel the same pipe as the output stream, written only while the writer has nothing to write
-     * @param room the bytes the pipe can take now without blocking: its capacity less what the peer has not read
-     * yet; 0 when unknown. Only this EndPoint writes to the pipe, so the room can only grow until it writes.
+     * @param room the bytes the pipe takes now without blocking: its capacity less what the peer has not read
+     * yet (only this EndPoint writes to the pipe, so the room can only grow until it writes), 0 when unknown;
+     * {@link Integer#MAX_VALUE} for a channel in non-blocking mode
      */
     public void setDirectOutput(GatheringByteChannel channel, IntSupplier room)
     {
@@ -343,7 +345,12 @@ public class PipeEndPoint extends AbstractEndPoint
             if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
                 return false;
             if (writeLength == 0 && writingLength == 0 && directOutput != null && length <= directRoom.getAsInt())
-                return writeDirect(buffers, length);
+            {
+                length -= writeDirect(buffers, length);
+                if (length == 0)
+                    return true;
+                // The pipe took part of it: the rest goes to the writer, behind what was written.
+            }
             // Copy now, on the caller's thread: once the flush returns, Jetty may release these buffers to a
             // pool shared with other workers' sessions, and the writer must never touch them again.
             if (length > writeBuffer.length)
@@ -361,20 +368,24 @@ public class PipeEndPoint extends AbstractEndPoint
     }
 
     /**
-     * Writes all of {@code buffers} on this thread, under the write lock, so the writer cannot start meanwhile.
-     * The caller made sure that they fit the pipe's free room.
+     * Writes {@code buffers} on this thread, under the write lock, so the writer cannot start meanwhile: all of
+     * them when the room said they fit, else what a non-blocking pipe takes now.
+     * @return the bytes written
      */
-    private boolean writeDirect(ByteBuffer[] buffers, long length) throws IOException
+    private long writeDirect(ByteBuffer[] buffers, long length) throws IOException
     {
         // An interruptible channel closes itself when written by an interrupted thread: an application that
         // re-asserts an interrupt before it writes its response must not close the worker's pipe.
         boolean interrupted = Thread.interrupted();
+        long written = 0;
         try
         {
-            long written = 0;
             while (written < length)
             {
-                written += directOutput.write(buffers);
+                long wrote = directOutput.write(buffers);
+                if (wrote == 0)
+                    break;
+                written += wrote;
             }
         }
         catch (IOException x)
@@ -390,8 +401,9 @@ public class PipeEndPoint extends AbstractEndPoint
             if (interrupted)
                 Thread.currentThread().interrupt();
         }
-        notIdle();
-        return true;
+        if (written > 0)
+            notIdle();
+        return written;
     }
 
     @Override
@@ -434,6 +446,7 @@ public class PipeEndPoint extends AbstractEndPoint
                         }
                         if (outputClosing)
                         {
+                            closeDirectOutput();
                             output.close();
                             return;
                         }
@@ -464,6 +477,7 @@ public class PipeEndPoint extends AbstractEndPoint
             IOException failure = x instanceof IOException io ? io : new InterruptedIOException();
             try (AutoLock ignored = writeLock.lock())
             {
+                closeDirectOutput();
                 outputClosing = true;
                 writeFailure = failure;
                 writeLength = 0;
@@ -472,6 +486,24 @@ public class PipeEndPoint extends AbstractEndPoint
             }
             getWriteFlusher().onFail(failure);
             close(failure);
+        }
+    }
+
+    /**
+     * Closes the direct output, under the write lock: no direct write can be using its descriptor, and none can
+     * start once {@code outputClosing} is set.
+     */
+    private void closeDirectOutput()
+    {
+        if (directOutput == null)
+            return;
+        try
+        {
+            directOutput.close();
+        }
+        catch (IOException x)
+        {
+            LOG.trace("IGNORED", x);
         }
     }
 
@@ -498,6 +530,9 @@ public class PipeEndPoint extends AbstractEndPoint
         {
             // What the connection flushed before closing (a GOAWAY) is still written, then the stream closed.
             outputClosing = true;
+            // An EndPoint that was never opened has no writer to close it.
+            if (writerThread == null)
+                closeDirectOutput();
             l.signalAll();
         }
         // Closing the input may not wake a reader blocked on a pipe; the peer's exit (EOF) does.

@@ -1,6 +1,7 @@
 package org.jettyitk.internal.posix;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -13,6 +14,7 @@ import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
 import jnr.constants.platform.Errno;
+import jnr.constants.platform.OpenFlags;
 import jnr.constants.platform.RLIMIT;
 import jnr.posix.Group;
 import jnr.posix.POSIX;
@@ -472,5 +474,59 @@ public final class Posix
         if (libc.ioctl(fd, FIONREAD, queued) < 0)
             throw failure("ioctl(" + fd + ",FIONREAD)", libc.errno());
         return queued[0];
+    }
+
+    /**
+     * Opens a pipe for writing, in non-blocking mode, on a description of its own: the pipe's other holders keep
+     * blocking writes. Through {@code /proc/PID/fd/N}, a process with the right to inspect another one opens that
+     * process's pipe.
+     * @param path a path that opens a pipe
+     * @return the new descriptor, closed on exec
+     * @throws IOException if it cannot be opened, or is no pipe
+     */
+    public int openPipeNonBlockingForWrite(Path path) throws IOException
+    {
+        int flags = OpenFlags.O_WRONLY.intValue() | OpenFlags.O_NONBLOCK.intValue() | OpenFlags.O_CLOEXEC.intValue();
+        int fd = posix.open(path.toString(), flags, 0);
+        if (fd < 0)
+            throw failure("open(" + path + ",O_WRONLY|O_NONBLOCK|O_CLOEXEC)", posix.errno());
+        try
+        {
+            pipeCapacity(fd);
+            return fd;
+        }
+        catch (IOException x)
+        {
+            close(fd);
+            throw new IOException(path + " is not a pipe", x);
+        }
+    }
+
+    /**
+     * Writes what a descriptor in non-blocking mode takes now, from the buffer's position, and moves the position.
+     * @return the bytes written; 0 when the descriptor would block
+     * @throws IOException if the write failed otherwise, for example because the reader is gone
+     */
+    public int writeNonBlocking(int fd, ByteBuffer buffer) throws IOException
+    {
+        int written = posix.write(fd, buffer, buffer.remaining());
+        if (written < 0)
+        {
+            int errno = posix.errno();
+            if (errno == Errno.EAGAIN.intValue() || errno == Errno.EWOULDBLOCK.intValue() || errno == Errno.EINTR.intValue())
+                return 0;
+            throw failure("write(" + fd + ")", errno);
+        }
+        buffer.position(buffer.position() + written);
+        return written;
+    }
+
+    /**
+     * @throws IOException if {@code close} failed
+     */
+    public void close(int fd) throws IOException
+    {
+        if (posix.close(fd) < 0)
+            throw failure("close(" + fd + ")", posix.errno());
     }
 }

@@ -519,6 +519,19 @@ public class PipeEndPointTest
     }
 
     @Test
+    public void testRestOfAShortDirectWriteGoesToTheWriterAfterIt() throws Exception
+    {
+        // A non-blocking pipe that takes 5 bytes, then is full.
+        DirectPipe pipe = new DirectPipe("short", () -> Integer.MAX_VALUE);
+        pipe.channel.accept.set(5);
+
+        assertTrue(pipe.endPoint.flush(BufferUtil.toBuffer("hello "), BufferUtil.toBuffer("world")));
+
+        await().atMost(5, SECONDS).until(() -> new String(pipe.peer.received(), StandardCharsets.US_ASCII), "hello world"::equals);
+        assertEquals(List.of("direct by " + Thread.currentThread().getName(), "queued by itk-pipe-writer-" + pipe.name()), pipe.writes);
+    }
+
+    @Test
     public void testFlushWithRoomWaitsBehindQueuedBytes() throws Exception
     {
         AtomicBoolean roomForAll = new AtomicBoolean();
@@ -1084,12 +1097,14 @@ public class PipeEndPointTest
 
     /**
      * A pipe's sink as a channel that, as {@link java.nio.channels.FileChannel}, is interruptible: written by an
-     * interrupted thread, it closes.
+     * interrupted thread, it closes. It can also take only part of a write, as a non-blocking pipe.
      */
     private static class SinkChannel extends AbstractInterruptibleChannel implements GatheringByteChannel
     {
         private final OutputStream sink;
         private final List<String> writes;
+        /** The bytes it takes before it is full, as a non-blocking pipe would be. */
+        private final AtomicInteger accept = new AtomicInteger(Integer.MAX_VALUE);
 
         private SinkChannel(OutputStream sink, List<String> writes)
         {
@@ -1106,15 +1121,18 @@ public class PipeEndPointTest
             {
                 if (!isOpen())
                     throw new ClosedChannelException();
-                writes.add("direct by " + Thread.currentThread().getName());
                 long written = 0;
-                for (int i = offset; i < offset + length; i++)
+                for (int i = offset; i < offset + length && accept.get() > 0; i++)
                 {
-                    byte[] bytes = BufferUtil.toArray(sources[i]);
-                    sources[i].position(sources[i].limit());
+                    int taken = Math.min(sources[i].remaining(), accept.get());
+                    byte[] bytes = new byte[taken];
+                    sources[i].get(bytes);
                     sink.write(bytes);
-                    written += bytes.length;
+                    accept.addAndGet(-taken);
+                    written += taken;
                 }
+                if (written > 0)
+                    writes.add("direct by " + Thread.currentThread().getName());
                 completed = true;
                 return written;
             }

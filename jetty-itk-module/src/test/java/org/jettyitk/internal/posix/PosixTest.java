@@ -1,6 +1,7 @@
 package org.jettyitk.internal.posix;
 
 import java.io.IOException;
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
@@ -153,5 +154,41 @@ public class PosixTest
         IOException x = assertThrows(IOException.class, () -> posix.pipeCapacity(-1));
 
         assertEquals("fcntl(-1,F_GETPIPE_SZ) failed: EBADF (Bad file descriptor)", x.getMessage());
+    }
+
+    @Test
+    public void testNonBlockingWriteTakesWhatFitsAndNeverBlocks() throws Exception
+    {
+        POSIX pipes = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, pipes.pipe(ends));
+        int fd = -1;
+        try
+        {
+            // A description of its own: the pipe's write end stays blocking.
+            fd = posix.openPipeNonBlockingForWrite(Path.of("/proc/self/fd/" + ends[1]));
+            int capacity = posix.pipeCapacity(fd);
+            ByteBuffer bytes = ByteBuffer.allocateDirect(capacity + 1000);
+
+            assertEquals(capacity, posix.writeNonBlocking(fd, bytes));
+            assertEquals(capacity, bytes.position());
+            assertEquals(0, posix.writeNonBlocking(fd, bytes));
+            assertEquals(capacity, posix.pipeQueued(ends[0]));
+        }
+        finally
+        {
+            if (fd >= 0)
+                posix.close(fd);
+            pipes.close(ends[0]);
+            pipes.close(ends[1]);
+        }
+    }
+
+    @Test
+    public void testOpenPipeRefusesWhatIsNoPipe()
+    {
+        IOException x = assertThrows(IOException.class, () -> posix.openPipeNonBlockingForWrite(Path.of("/dev/null")));
+
+        assertEquals("/dev/null is not a pipe", x.getMessage());
     }
 }
