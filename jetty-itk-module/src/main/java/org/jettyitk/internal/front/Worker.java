@@ -32,6 +32,7 @@ import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.NonBlockingPipeChannel;
+import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.worker.WorkerMain;
 import org.slf4j.Logger;
@@ -94,11 +95,35 @@ public class Worker implements Dumpable
         this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
         this.endPoint.setIdleTimeout(-1);
         this.endPoint.setInspector(new WorkerFrameGuard(highestStreamId::get, this::onProtocolViolation));
+        enlargePipes(process);
         openDirectOutput(endPoint, process);
         startLogPump(name);
         process.onExit().whenComplete((p, x) -> onExit());
         scheduler.schedule(this::onSpawnTimeout, spawnTimeout.toMillis(), TimeUnit.MILLISECONDS);
         client.connect(new PipeTransport(endPoint), null, endPoint.getRemoteSocketAddress(), new SessionListener(), Promise.from(s -> {}, this::onConnectFailure));
+    }
+
+    /**
+     * Gives the worker's stdin and stdout {@link WorkerMain#PIPE_CAPACITY}, before the worker's JVM has even
+     * started. The worker asks for it too, but as its tenant: the kernel counts every pipe's buffers against the
+     * user who created it (the front's), and refuses an unprivileged caller once that user holds more than
+     * {@code /proc/sys/fs/pipe-user-pages-soft} (64 MiB by default, 32 workers' pipes). A front without the right
+     * to open another user's {@code /proc/PID/fd} leaves it to the worker.
+     */
+    private static void enlargePipes(Process process)
+    {
+        for (String fd : new String[]{"0", "1"})
+        {
+            Path pipe = Path.of("/proc", Long.toString(process.pid()), "fd", fd);
+            try
+            {
+                Posix.get().setPipeCapacity(pipe, WorkerMain.PIPE_CAPACITY);
+            }
+            catch (IOException x)
+            {
+                LOG.debug("{} keeps its capacity", pipe, x);
+            }
+        }
     }
 
     /**

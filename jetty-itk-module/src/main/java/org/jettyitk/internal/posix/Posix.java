@@ -451,6 +451,29 @@ public final class Posix
     }
 
     /**
+     * Sets the capacity of the pipe that {@code path} opens, through a descriptor of its own, closed again.
+     * @param path a path that opens a pipe, such as another process's {@code /proc/PID/fd/0}
+     * @param capacity the capacity wanted, in bytes
+     * @return the capacity the kernel gave
+     * @throws IOException if it cannot be opened, is no pipe, or the kernel refused
+     */
+    public int setPipeCapacity(Path path, int capacity) throws IOException
+    {
+        int flags = OpenFlags.O_RDONLY.intValue() | OpenFlags.O_NONBLOCK.intValue() | OpenFlags.O_CLOEXEC.intValue();
+        int fd = posix.open(path.toString(), flags, 0);
+        if (fd < 0)
+            throw failure("open(" + path + ",O_RDONLY|O_NONBLOCK|O_CLOEXEC)", posix.errno());
+        try
+        {
+            return setPipeCapacity(fd, capacity);
+        }
+        finally
+        {
+            close(fd);
+        }
+    }
+
+    /**
      * @param fd either end of a pipe
      * @return the pipe's capacity, in bytes
      * @throws IOException if {@code fd} is not a pipe

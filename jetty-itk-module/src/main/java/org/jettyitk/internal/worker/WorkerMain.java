@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
+import org.eclipse.jetty.http2.RateControl;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -53,9 +54,9 @@ public final class WorkerMain
     /**
      * Capacity the worker asks for both protocol pipes, in place of Linux's 64 KiB: a response or request body
      * then crosses in few reads and writes, where 64 KiB made the writer wait for the reader every 64 KiB (on the
-     * 75 KB page, 6.8 thread switches per request against 4.7 with 1 MiB). The default
-     * {@code /proc/sys/fs/pipe-max-size} lets an unprivileged process ask for this much, and the kernel allocates
-     * the pages only while bytes wait in the pipe.
+     * 75 KB page, 6.8 thread switches per request against 4.7 with 1 MiB). The front sets it when it can, the
+     * worker otherwise (the default {@code /proc/sys/fs/pipe-max-size} lets an unprivileged process ask for this
+     * much). The kernel allocates the pages only while bytes wait in the pipe.
      */
     public static final int PIPE_CAPACITY = 1024 * 1024;
     private static final Path PIPE_MAX_SIZE = Path.of("/proc/sys/fs/pipe-max-size");
@@ -165,9 +166,10 @@ public final class WorkerMain
     }
 
     /**
-     * Gives both protocol pipes {@link #PIPE_CAPACITY}, or the system's maximum when lower. A pipe the kernel
-     * will not enlarge (the tenant's user is over {@code pipe-user-pages-soft}) keeps its size: the worker is
-     * slower, not broken, and says so in the vhost's log.
+     * Gives both protocol pipes {@link #PIPE_CAPACITY}, or the system's maximum when lower, unless the front did
+     * already. A pipe the kernel will not enlarge (its creator, the front's user, holds more than
+     * {@code pipe-user-pages-soft}) keeps its size: the worker is slower, not broken, and says so in the vhost's
+     * log.
      */
     private static void enlargePipes(Posix posix, int protocolFd, PrintStream log)
     {
@@ -186,7 +188,9 @@ public final class WorkerMain
         {
             try
             {
-                posix.setPipeCapacity(fd, capacity);
+                // The front, as root, may have given more already: never shrink it.
+                if (posix.pipeCapacity(fd) < capacity)
+                    posix.setPipeCapacity(fd, capacity);
             }
             catch (IOException x)
             {
@@ -233,12 +237,27 @@ public final class WorkerMain
         config.setSendServerVersion(false);
         config.setSendDateHeader(false);
         config.addCustomizer(new ConnectionFactsCustomizer());
+        return new PipeConnector(server, input, output, newConnectionFactory(config));
+    }
+
+    /**
+     * <p>HTTP/2 on the worker's side of the pipe, with the limits of {@code docs/protocol.md}.</p>
+     * <p>No rate control: the worker's only peer is the front, which limits the clients itself. Jetty's, made for
+     * clients, counts the WINDOW_UPDATE frames that arrive for a stream the worker has just ended, which the front
+     * sends whenever it consumes a response's last bytes after the worker closed the stream: a busy vhost of large
+     * responses sends more than its 128 a second, and Jetty ended the session as a flood.</p>
+     */
+    public static HTTP2CServerConnectionFactory newConnectionFactory(HttpConfiguration config)
+    {
         HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
         h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
         h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
         h2c.setMaxFrameSize(MAX_FRAME_SIZE);
         h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
-        return new PipeConnector(server, input, output, h2c);
+        h2c.setRateControlFactory(new RateControl.Factory()
+        {
+        });
+        return h2c;
     }
 }

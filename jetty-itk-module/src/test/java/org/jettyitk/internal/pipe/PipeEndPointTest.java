@@ -14,6 +14,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
 import java.util.Deque;
 import java.util.EnumMap;
 import java.util.List;
@@ -34,6 +35,7 @@ import org.eclipse.jetty.http.HttpURI;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.http.MetaData;
 import org.eclipse.jetty.http2.ErrorCode;
+import org.eclipse.jetty.http2.HTTP2Session;
 import org.eclipse.jetty.http2.api.Session;
 import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.client.HTTP2Client;
@@ -41,7 +43,7 @@ import org.eclipse.jetty.http2.frames.DataFrame;
 import org.eclipse.jetty.http2.frames.GoAwayFrame;
 import org.eclipse.jetty.http2.frames.HeadersFrame;
 import org.eclipse.jetty.http2.frames.ResetFrame;
-import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.http2.frames.WindowUpdateFrame;
 import org.eclipse.jetty.io.AbstractConnection;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.EndPoint;
@@ -61,6 +63,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.PipeConnector;
 import org.jettyitk.internal.front.FrontExchanges;
+import org.jettyitk.internal.worker.WorkerMain;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Disabled;
@@ -585,6 +588,24 @@ public class PipeEndPointTest
         await().atMost(5, SECONDS).until(() -> new String(pipe.peer.received(), StandardCharsets.US_ASCII), "still here"::equals);
     }
 
+    @Test
+    public void testLateWindowUpdatesFromTheFrontKeepTheSession() throws Exception
+    {
+        Link link = link(pipe -> () -> Integer.MAX_VALUE, pipe -> () -> Integer.MAX_VALUE);
+        assertEquals(200, exchange(link.session, "GET", "/trailers", new byte[0]).get(5, SECONDS).status());
+
+        // Stream 1 has ended on both sides. The front, consuming its last bytes, still updates its window, as it
+        // does for every large response: hundreds of times a second on a busy vhost.
+        List<WindowUpdateFrame> updates = Collections.nCopies(500, new WindowUpdateFrame(1, 1));
+        FutureCallback sent = new FutureCallback();
+        ((HTTP2Session)link.session).frames(null, updates, sent);
+        sent.get(5, SECONDS);
+
+        Reply reply = exchange(link.session, "GET", "/trailers", new byte[0]).get(5, SECONDS);
+        assertEquals(200, reply.status());
+        assertFalse(link.session.isClosed(), "the worker ended the session");
+    }
+
     private Link link(Function<TestPipe, IntSupplier> serverReadLimit, Function<TestPipe, IntSupplier> clientReadLimit) throws Exception
     {
         Link link = new Link(serverReadLimit, clientReadLimit);
@@ -827,7 +848,8 @@ public class PipeEndPointTest
             toClient.setReadLimit(clientReadLimit.apply(toClient));
             serverOutput = new Tee(toClient.sink());
             server = new Server(threadPool, scheduler, null);
-            connector = new PipeConnector(server, toServer.source(), serverOutput, new HTTP2CServerConnectionFactory(new HttpConfiguration()));
+            // The worker's HTTP/2, without its connection-facts customizer (these requests come from no front).
+            connector = new PipeConnector(server, toServer.source(), serverOutput, WorkerMain.newConnectionFactory(new HttpConfiguration()));
             server.addConnector(connector);
             server.setHandler(new EchoHandler());
             server.start();
