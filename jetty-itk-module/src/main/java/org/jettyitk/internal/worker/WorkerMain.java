@@ -12,7 +12,7 @@ import java.nio.file.Path;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
-import org.eclipse.jetty.http2.RateControl;
+import org.eclipse.jetty.http2.WindowRateControl;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
@@ -201,16 +201,19 @@ public final class WorkerMain
 
     /**
      * @return the bytes the protocol pipe takes now without blocking: its capacity less what the front has not
-     * read yet, 0 when the kernel will not say
+     * read yet, less an eighth of the capacity, 0 when the kernel will not say. The margin: the kernel keeps a
+     * pipe's bytes in pages, and the first, partly read, and the last, partly written, hold less than a page;
+     * every other one is full. An eighth of a pipe is two of its pages at least (a pipe has 16 or more).
      */
     private static IntSupplier roomOf(Posix posix, int protocolFd) throws IOException
     {
         int capacity = posix.pipeCapacity(protocolFd);
+        int margin = capacity / 8;
         return () ->
         {
             try
             {
-                return capacity - posix.pipeQueued(protocolFd);
+                return capacity - margin - posix.pipeQueued(protocolFd);
             }
             catch (IOException x)
             {
@@ -255,9 +258,10 @@ public final class WorkerMain
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
         h2c.setMaxFrameSize(MAX_FRAME_SIZE);
         h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
-        h2c.setRateControlFactory(new RateControl.Factory()
-        {
-        });
+        // Jetty's own factory with no limit, not a RateControl.Factory of ours: Jetty 12.1.14's interface extends
+        // one that older 12.1 releases (the distribution's 12.1.5) lack, and the worker runs on either. It keeps
+        // a timestamp per event for one second: the front sends at most one late update per response.
+        h2c.setRateControlFactory(new WindowRateControl.Factory(Integer.MAX_VALUE));
         return h2c;
     }
 }
