@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
+import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.function.IntSupplier;
@@ -258,10 +259,35 @@ public final class WorkerMain
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
         h2c.setMaxFrameSize(MAX_FRAME_SIZE);
         h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
-        // Jetty's own factory with no limit, not a RateControl.Factory of ours: Jetty 12.1.14's interface extends
-        // one that older 12.1 releases (the distribution's 12.1.5) lack, and the worker runs on either. It keeps
-        // a timestamp per event for one second: the front sends at most one late update per response.
-        h2c.setRateControlFactory(new WindowRateControl.Factory(Integer.MAX_VALUE));
+        setUnlimitedRateControl(h2c);
         return h2c;
+    }
+
+    /**
+     * Gives the connection factory Jetty's rate control with no limit. It keeps a timestamp per event for one
+     * second, and the front sends at most one late update per response. The setter is called by name: it takes
+     * {@code org.eclipse.jetty.http2.RateControl.Factory} in Jetty 12.1.5 (the distribution's) and
+     * {@code org.eclipse.jetty.io.RateControl.Factory} in 12.1.14, and the worker runs on the Jetty it is
+     * installed with. Jetty's {@code WindowRateControl.Factory} is both.
+     */
+    private static void setUnlimitedRateControl(HTTP2CServerConnectionFactory h2c)
+    {
+        Object unlimited = new WindowRateControl.Factory(Integer.MAX_VALUE);
+        for (Method method : h2c.getClass().getMethods())
+        {
+            if (method.getName().equals("setRateControlFactory") && method.getParameterCount() == 1 && method.getParameterTypes()[0].isInstance(unlimited))
+            {
+                try
+                {
+                    method.invoke(h2c, unlimited);
+                    return;
+                }
+                catch (ReflectiveOperationException x)
+                {
+                    throw new IllegalStateException("cannot set the rate control of " + h2c, x);
+                }
+            }
+        }
+        throw new IllegalStateException("no setRateControlFactory taking " + unlimited.getClass().getName() + " in " + h2c.getClass().getName());
     }
 }
