@@ -1,5 +1,6 @@
 package org.jettyitk.tests;
 
+import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -61,7 +62,7 @@ public class SmokeTest
             {
                 for (Path fd : entries.toList())
                 {
-                    String target = Files.readSymbolicLink(fd).toString();
+                    String target = linkOf(fd);
                     if (target.startsWith("pipe:") && !target.equals(stdin) && !target.equals(stderr))
                         protocol.add(fd.getFileName().toString());
                 }
@@ -96,18 +97,22 @@ public class SmokeTest
     {
         try (var entries = Files.list(Path.of("/proc/self/fd")))
         {
-            return entries.filter(fd ->
-            {
-                try
-                {
-                    return Files.readSymbolicLink(fd).toString().equals(pipe);
-                }
-                catch (Exception x)
-                {
-                    // Closed while listed.
-                    return false;
-                }
-            }).count();
+            return entries.filter(fd -> linkOf(fd).equals(pipe)).count();
+        }
+    }
+
+    /**
+     * @return what a {@code /proc/PID/fd} entry points to, or "" for a descriptor closed while listed
+     */
+    private static String linkOf(Path fd)
+    {
+        try
+        {
+            return Files.readSymbolicLink(fd).toString();
+        }
+        catch (IOException x)
+        {
+            return "";
         }
     }
 
