@@ -48,12 +48,7 @@ public class SmokeTest
         int expected = WorkerMain.PIPE_CAPACITY;
         try (ItkTestServer front = new ItkTestServer())
         {
-            front.addTestApp("alice", ItkTestServer.ALICE);
-            front.start();
-            assertEquals(200, front.get(front.http1, "alice.test", "/whoami").getStatus());
-
-            long pid = front.workers().findFirst().orElseThrow().pid();
-            Path fds = Path.of("/proc", Long.toString(pid), "fd");
+            Path fds = Path.of("/proc", Long.toString(startWorker(front)), "fd");
             // stdin is the front's requests; the one pipe that is neither stdin nor stderr carries the responses.
             String stdin = Files.readSymbolicLink(fds.resolve("0")).toString();
             String stderr = Files.readSymbolicLink(fds.resolve("2")).toString();
@@ -80,10 +75,7 @@ public class SmokeTest
         String stdin;
         try (ItkTestServer front = new ItkTestServer())
         {
-            front.addTestApp("alice", ItkTestServer.ALICE);
-            front.start();
-            assertEquals(200, front.get(front.http1, "alice.test", "/whoami").getStatus());
-            long pid = front.workers().findFirst().orElseThrow().pid();
+            long pid = startWorker(front);
             stdin = Files.readSymbolicLink(Path.of("/proc", Long.toString(pid), "fd", "0")).toString();
 
             // Process's stream, and the non-blocking description the front's threads write to.
@@ -91,6 +83,17 @@ public class SmokeTest
         }
         // The pipe's writer thread closes them once the worker has gone.
         await().atMost(10, SECONDS).untilAsserted(() -> assertEquals(0, descriptorsOf(stdin), "descriptors left open after the worker stopped"));
+    }
+
+    /**
+     * @return the pid of the worker of vhost alice.test, started by a first request
+     */
+    private static long startWorker(ItkTestServer front) throws Exception
+    {
+        front.addTestApp("alice", ItkTestServer.ALICE);
+        front.start();
+        assertEquals(200, front.get(front.http1, "alice.test", "/whoami").getStatus());
+        return front.workers().findFirst().orElseThrow().pid();
     }
 
     private static long descriptorsOf(String pipe) throws Exception

@@ -390,10 +390,8 @@ public class PipeEndPoint extends AbstractEndPoint
         }
         catch (IOException x)
         {
-            // As a failed write of the writer: later flushes fail at once, and the writer closes the stream.
-            writeFailure = x;
-            outputClosing = true;
-            writeLock.signalAll();
+            // As a failed write of the writer, which then closes the stream.
+            failOutput(x);
             throw x;
         }
         finally
@@ -478,15 +476,25 @@ public class PipeEndPoint extends AbstractEndPoint
             try (AutoLock ignored = writeLock.lock())
             {
                 closeDirectOutput();
-                outputClosing = true;
-                writeFailure = failure;
-                writeLength = 0;
-                writingLength = 0;
-                flusherWaiting = false;
+                failOutput(failure);
             }
             getWriteFlusher().onFail(failure);
             close(failure);
         }
+    }
+
+    /**
+     * Called under the write lock when a write failed: later flushes fail at once with {@code failure}, and
+     * nothing queued is written any more.
+     */
+    private void failOutput(IOException failure)
+    {
+        outputClosing = true;
+        writeFailure = failure;
+        writeLength = 0;
+        writingLength = 0;
+        flusherWaiting = false;
+        writeLock.signalAll();
     }
 
     /**

@@ -459,10 +459,7 @@ public final class Posix
      */
     public int setPipeCapacity(Path path, int capacity) throws IOException
     {
-        int flags = OpenFlags.O_RDONLY.intValue() | OpenFlags.O_NONBLOCK.intValue() | OpenFlags.O_CLOEXEC.intValue();
-        int fd = posix.open(path.toString(), flags, 0);
-        if (fd < 0)
-            throw failure("open(" + path + ",O_RDONLY|O_NONBLOCK|O_CLOEXEC)", posix.errno());
+        int fd = open(path, OpenFlags.O_RDONLY, OpenFlags.O_NONBLOCK, OpenFlags.O_CLOEXEC);
         try
         {
             return setPipeCapacity(fd, capacity);
@@ -509,10 +506,7 @@ public final class Posix
      */
     public int openPipeNonBlockingForWrite(Path path) throws IOException
     {
-        int flags = OpenFlags.O_WRONLY.intValue() | OpenFlags.O_NONBLOCK.intValue() | OpenFlags.O_CLOEXEC.intValue();
-        int fd = posix.open(path.toString(), flags, 0);
-        if (fd < 0)
-            throw failure("open(" + path + ",O_WRONLY|O_NONBLOCK|O_CLOEXEC)", posix.errno());
+        int fd = open(path, OpenFlags.O_WRONLY, OpenFlags.O_NONBLOCK, OpenFlags.O_CLOEXEC);
         try
         {
             pipeCapacity(fd);
@@ -523,6 +517,14 @@ public final class Posix
             close(fd);
             throw new IOException(path + " is not a pipe", x);
         }
+    }
+
+    private int open(Path path, OpenFlags... flags) throws IOException
+    {
+        int fd = posix.open(path.toString(), Arrays.stream(flags).mapToInt(OpenFlags::intValue).reduce(0, (a, b) -> a | b), 0);
+        if (fd < 0)
+            throw failure("open(" + path + "," + Arrays.stream(flags).map(OpenFlags::name).collect(Collectors.joining("|")) + ")", posix.errno());
+        return fd;
     }
 
     /**

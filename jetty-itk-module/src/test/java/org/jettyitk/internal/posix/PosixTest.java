@@ -109,42 +109,26 @@ public class PosixTest
     @Test
     public void testPipeCapacityIsRaised() throws Exception
     {
-        POSIX pipes = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, pipes.pipe(ends));
-        try
+        try (Pipe pipe = Pipe.open())
         {
             // Not over the limit of an unprivileged process, so the test means the same as root or not.
             int capacity = Math.min(1024 * 1024, Integer.parseInt(Files.readAllLines(Path.of("/proc/sys/fs/pipe-max-size")).get(0).trim()));
-            assertEquals(capacity, posix.setPipeCapacity(ends[1], capacity));
-            assertEquals(capacity, posix.pipeCapacity(ends[0]));
-        }
-        finally
-        {
-            pipes.close(ends[0]);
-            pipes.close(ends[1]);
+            assertEquals(capacity, posix.setPipeCapacity(pipe.write(), capacity));
+            assertEquals(capacity, posix.pipeCapacity(pipe.read()));
         }
     }
 
     @Test
     public void testPipeQueuedCountsUnreadBytesFromEitherEnd() throws Exception
     {
-        POSIX pipes = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, pipes.pipe(ends));
-        try
+        try (Pipe pipe = Pipe.open())
         {
-            assertEquals(0, posix.pipeQueued(ends[1]));
-            assertEquals(10, pipes.write(ends[1], new byte[10], 10));
-            assertEquals(10, posix.pipeQueued(ends[1]));
-            assertEquals(4, pipes.read(ends[0], new byte[4], 4));
-            assertEquals(6, posix.pipeQueued(ends[1]));
-            assertEquals(6, posix.pipeQueued(ends[0]));
-        }
-        finally
-        {
-            pipes.close(ends[0]);
-            pipes.close(ends[1]);
+            assertEquals(0, posix.pipeQueued(pipe.write()));
+            assertEquals(10, pipe.posix().write(pipe.write(), new byte[10], 10));
+            assertEquals(10, posix.pipeQueued(pipe.write()));
+            assertEquals(4, pipe.posix().read(pipe.read(), new byte[4], 4));
+            assertEquals(6, posix.pipeQueued(pipe.write()));
+            assertEquals(6, posix.pipeQueued(pipe.read()));
         }
     }
 
@@ -159,28 +143,24 @@ public class PosixTest
     @Test
     public void testNonBlockingWriteTakesWhatFitsAndNeverBlocks() throws Exception
     {
-        POSIX pipes = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, pipes.pipe(ends));
-        int fd = -1;
-        try
+        try (Pipe pipe = Pipe.open())
         {
             // A description of its own: the pipe's write end stays blocking.
-            fd = posix.openPipeNonBlockingForWrite(Path.of("/proc/self/fd/" + ends[1]));
-            int capacity = posix.pipeCapacity(fd);
-            ByteBuffer bytes = ByteBuffer.allocateDirect(capacity + 1000);
+            int fd = posix.openPipeNonBlockingForWrite(Path.of("/proc/self/fd/" + pipe.write()));
+            try
+            {
+                int capacity = posix.pipeCapacity(fd);
+                ByteBuffer bytes = ByteBuffer.allocateDirect(capacity + 1000);
 
-            assertEquals(capacity, posix.writeNonBlocking(fd, bytes));
-            assertEquals(capacity, bytes.position());
-            assertEquals(0, posix.writeNonBlocking(fd, bytes));
-            assertEquals(capacity, posix.pipeQueued(ends[0]));
-        }
-        finally
-        {
-            if (fd >= 0)
+                assertEquals(capacity, posix.writeNonBlocking(fd, bytes));
+                assertEquals(capacity, bytes.position());
+                assertEquals(0, posix.writeNonBlocking(fd, bytes));
+                assertEquals(capacity, posix.pipeQueued(pipe.read()));
+            }
+            finally
+            {
                 posix.close(fd);
-            pipes.close(ends[0]);
-            pipes.close(ends[1]);
+            }
         }
     }
 
@@ -190,5 +170,26 @@ public class PosixTest
         IOException x = assertThrows(IOException.class, () -> posix.openPipeNonBlockingForWrite(Path.of("/dev/null")));
 
         assertEquals("/dev/null is not a pipe", x.getMessage());
+    }
+
+    /**
+     * A pipe of this process, made with jnr-posix directly, for the calls under test.
+     */
+    private record Pipe(POSIX posix, int read, int write) implements AutoCloseable
+    {
+        static Pipe open()
+        {
+            POSIX posix = POSIXFactory.getNativePOSIX();
+            int[] ends = new int[2];
+            assertEquals(0, posix.pipe(ends));
+            return new Pipe(posix, ends[0], ends[1]);
+        }
+
+        @Override
+        public void close()
+        {
+            posix.close(read);
+            posix.close(write);
+        }
     }
 }
