@@ -329,6 +329,15 @@ public class PoolPolicyTest
     }
 
     @Test
+    public void testEveryWorkerThreadRunsUnderBatchScheduling() throws Exception
+    {
+        // Whatever the vhost's settings: SCHED_BATCH is 3 in Linux's sched.h. The nice value stands beside it.
+        Map<String, String> limits = limits(start("defaults", vhost -> {}));
+        assertEquals("[3]", limits.get("threadPolicies"));
+        assertEquals("[0]", limits.get("threadNices"));
+    }
+
+    @Test
     public void testMaxOpenFilesIsRlimit() throws Exception
     {
         assertEquals(MAX_OPEN_FILES + " " + MAX_OPEN_FILES, limits(startWithSettings()).get("limit Max open files"));

@@ -63,6 +63,10 @@ public class TestApp extends ServletContextHandler
 
     public static class TestServlet extends HttpServlet
     {
+        /** Indexes in {@link #statFields}: the nice value is field 19 of proc(5), the scheduling policy 41. */
+        private static final int NICE_FIELD = 19 - 3;
+        private static final int POLICY_FIELD = 41 - 3;
+
         @Override
         protected void service(HttpServletRequest request, HttpServletResponse response) throws IOException
         {
@@ -280,21 +284,25 @@ public class TestApp extends ServletContextHandler
         }
 
         /**
-         * The nice value of the process and of each of its threads (Linux keeps one per thread), its resource
+         * The nice value of the process and the nice values and scheduling policies of its threads (Linux keeps
+         * both per thread), its resource
          * limits ({@code limit Max open files=soft hard}), its heap limit and its JVM options.
          */
         private static void limits(HttpServletResponse response) throws IOException
         {
             StringBuilder out = new StringBuilder();
-            out.append("nice=").append(nice(Path.of("/proc/self/stat"))).append('\n');
+            out.append("nice=").append(statFields(Path.of("/proc/self/stat"))[NICE_FIELD]).append('\n');
             TreeSet<Integer> threadNices = new TreeSet<>();
+            TreeSet<Integer> threadPolicies = new TreeSet<>();
             try (java.util.stream.Stream<Path> tasks = Files.list(Path.of("/proc/self/task")))
             {
                 for (Path task : tasks.toList())
                 {
                     try
                     {
-                        threadNices.add(nice(task.resolve("stat")));
+                        String[] fields = statFields(task.resolve("stat"));
+                        threadNices.add(Integer.parseInt(fields[NICE_FIELD]));
+                        threadPolicies.add(Integer.parseInt(fields[POLICY_FIELD]));
                     }
                     catch (IOException x)
                     {
@@ -303,6 +311,7 @@ public class TestApp extends ServletContextHandler
                 }
             }
             out.append("threadNices=").append(threadNices).append('\n');
+            out.append("threadPolicies=").append(threadPolicies).append('\n');
             for (String line : Files.readAllLines(Path.of("/proc/self/limits")))
             {
                 // "Max open files            512                  512                  files"
@@ -317,12 +326,14 @@ public class TestApp extends ServletContextHandler
             text(response, out.toString());
         }
 
-        private static int nice(Path stat) throws IOException
+        /**
+         * @return the fields of a {@code stat} file that follow the command name, which may hold spaces: the
+         * state, field 3 of proc(5), is the first
+         */
+        private static String[] statFields(Path stat) throws IOException
         {
-            // Fields after the command name, which may hold spaces: state is field 3, nice field 19.
             String line = Files.readString(stat);
-            String[] fields = line.substring(line.lastIndexOf(')') + 2).split(" ");
-            return Integer.parseInt(fields[19 - 3]);
+            return line.substring(line.lastIndexOf(')') + 2).split(" ");
         }
 
         /**

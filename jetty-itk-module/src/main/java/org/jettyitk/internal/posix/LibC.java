@@ -8,8 +8,9 @@ import jnr.ffi.types.size_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
- * family, {@code setgroups}, {@code getgrouplist}, and {@code fcntl} and {@code ioctl} for any command
- * (jnr-posix takes only the commands its constants know, and none for a pipe's capacity or content).</p>
+ * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, and {@code fcntl} and
+ * {@code ioctl} for any command (jnr-posix takes only the commands its constants know, and none for a pipe's
+ * capacity or content).</p>
  * <p>Every call goes through the glibc wrapper, never through {@code syscall(2)}: the kernel
  * changes the credentials of the calling thread only, and it is glibc's {@code setxid}
  * broadcast that applies a change to every thread of the JVM.</p>
@@ -39,6 +40,8 @@ final class LibC
         int fcntl(int fd, int cmd, int arg);
 
         int ioctl(int fd, long request, @Out int[] value);
+
+        int sched_setscheduler(int pid, int policy, @In int[] param);
     }
 
     private final Functions functions;
@@ -102,6 +105,16 @@ final class LibC
     int ioctl(int fd, long request, int[] value)
     {
         return functions.ioctl(fd, request, value);
+    }
+
+    /**
+     * @param tid the thread, 0 for the calling one (Linux keeps a policy per thread)
+     * @param policy the policy, such as {@code SCHED_BATCH}, whose priority is 0
+     */
+    int sched_setscheduler(int tid, int policy)
+    {
+        // struct sched_param holds the priority alone.
+        return functions.sched_setscheduler(tid, policy, new int[]{0});
     }
 
     /**

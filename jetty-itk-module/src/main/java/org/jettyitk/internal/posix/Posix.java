@@ -10,6 +10,8 @@ import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.Set;
+import java.util.function.IntFunction;
+import java.util.function.IntUnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
@@ -48,6 +50,8 @@ public final class Posix
     private static final Logger LOG = LoggerFactory.getLogger(Posix.class);
     /** {@code setpriority(2)}'s {@code which} for a process id; on Linux a thread id. */
     private static final int PRIO_PROCESS = 0;
+    /** From Linux's {@code sched.h}; jnr-constants knows no scheduling policy. */
+    private static final int SCHED_BATCH = 3;
     /** Linux's {@code RLIM_INFINITY}, as jnr-posix passes it: all bits set. */
     private static final long RLIM_INFINITY = -1L;
     /** Linux's {@code fcntl(2)} commands for a pipe's capacity. */
@@ -206,13 +210,39 @@ public final class Posix
     /**
      * <p>Sets the nice value of the whole process.</p>
      * <p>On Linux the nice value belongs to each thread and {@code setpriority(PRIO_PROCESS, 0, n)}
-     * changes the calling thread only, so this renices every thread in {@code /proc/self/task},
-     * again until a pass finds no new thread (a new thread inherits its creator's value).</p>
+     * changes the calling thread only, so this renices every thread (see {@link #forEachThread}).</p>
      *
      * @param niceValue the nice value, -20 (highest priority) to 19
      * @throws IOException if a thread cannot be reniced, typically EACCES when lowering the value without privilege
      */
     public void setpriority(int niceValue) throws IOException
+    {
+        forEachThread(tid -> posix.setpriority(PRIO_PROCESS, tid, niceValue) == 0 ? 0 : posix.errno(),
+            tid -> "setpriority(PRIO_PROCESS," + tid + "," + niceValue + ")");
+    }
+
+    /**
+     * <p>Puts every thread of the process under {@code SCHED_BATCH}, keeping its nice value: a thread of this
+     * process that wakes up no longer preempts the thread running on its CPU; it waits for the scheduler's tick
+     * to get its turn.</p>
+     * <p>Like the nice value, the policy belongs to each thread, and a new thread inherits its creator's.</p>
+     *
+     * @throws IOException if a thread cannot change its policy
+     */
+    public void setBatchScheduling() throws IOException
+    {
+        forEachThread(tid -> libc.sched_setscheduler(tid, SCHED_BATCH) == 0 ? 0 : libc.errno(),
+            tid -> "sched_setscheduler(" + tid + ",SCHED_BATCH)");
+    }
+
+    /**
+     * Applies {@code call} to every thread in {@code /proc/self/task}, again until a pass finds no new thread.
+     *
+     * @param call applied to a thread id; returns 0, or the errno of its failure
+     * @param description describes the call for a thread id, in the failure's message
+     * @throws IOException if the call fails on a thread that still exists
+     */
+    private void forEachThread(IntUnaryOperator call, IntFunction<String> description) throws IOException
     {
         Set<Integer> done = new HashSet<>();
         List<Integer> pending = threadIds(done);
@@ -220,22 +250,14 @@ public final class Posix
         {
             for (int tid : pending)
             {
-                renice(tid, niceValue);
+                int errno = call.applyAsInt(tid);
+                // ESRCH: the thread ended since we listed it; nothing left to change.
+                if (errno != 0 && errno != Errno.ESRCH.intValue())
+                    throw failure(description.apply(tid), errno);
                 done.add(tid);
             }
             pending = threadIds(done);
         }
-    }
-
-    private void renice(int tid, int niceValue) throws IOException
-    {
-        if (posix.setpriority(PRIO_PROCESS, tid, niceValue) == 0)
-            return;
-        int errno = posix.errno();
-        // The thread ended since we listed it: nothing left to renice.
-        if (errno == Errno.ESRCH.intValue())
-            return;
-        throw failure("setpriority(PRIO_PROCESS," + tid + "," + niceValue + ")", errno);
     }
 
     private static List<Integer> threadIds(Set<Integer> excluded) throws IOException

@@ -31,7 +31,7 @@ import org.jettyitk.internal.posix.PrivilegeException;
  * <ol>
  *   <li>Keep the protocol pipe to itself: fd 1 is duplicated for the protocol and then pointed at stderr, and
  *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log.</li>
- *   <li>Set the umask, nice value and resource limits, then drop to the identity (a no-op when the front launched it through {@code setpriv})
+ *   <li>Set the scheduling policy, umask, nice value and resource limits, then drop to the identity (a no-op when the front launched it through {@code setpriv})
  *   and prove the drop, before any tenant class or file is touched.</li>
  *   <li>Deploy the app, then start the connector: its first bytes (HTTP/2 SETTINGS) tell the front it is ready.</li>
  *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
@@ -103,6 +103,7 @@ public final class WorkerMain
         {
             int protocolFd = reserveProtocolFd(posix);
             enlargePipes(posix, protocolFd, stderr);
+            scheduleAsBatch(posix, stderr);
             protocolOut = new FileOutputStream(JavaLibCHelper.toFileDescriptor(protocolFd));
             protocolRoom = roomOf(posix, protocolFd);
             // Per-process set-up before the uid change, as php-fpm does: each call is checked.
@@ -197,6 +198,28 @@ public final class WorkerMain
             {
                 log.println("jetty-itk worker: protocol pipe keeps its size: " + x.getMessage());
             }
+        }
+    }
+
+    /**
+     * <p>Puts the worker's threads under {@code SCHED_BATCH}: the front comes first. Every request and response
+     * crosses the front, and each pipe write wakes a thread on the other side; a woken worker thread that
+     * preempted the front's thread relaying another response stalled every response behind it. Under
+     * {@code SCHED_BATCH} the worker's threads still get their fair share of the CPU (their nice value
+     * stands), but take it when the running thread's turn ends, not by preempting it. When a CPU is idle they
+     * run at once, as before.</p>
+     * <p>A performance setting, not a limit: the tenant may set its threads back. A kernel that refuses it
+     * leaves the worker as it was, and the vhost's log says so.</p>
+     */
+    private static void scheduleAsBatch(Posix posix, PrintStream log)
+    {
+        try
+        {
+            posix.setBatchScheduling();
+        }
+        catch (IOException x)
+        {
+            log.println("jetty-itk worker: scheduling policy unchanged: " + x.getMessage());
         }
     }
 
