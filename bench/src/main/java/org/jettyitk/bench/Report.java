@@ -79,7 +79,7 @@ public final class Report
             if (plain == null || itk == null)
                 continue;
             Double target = Results.target(workload);
-            out.append(f("%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.3f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%d\t%d\t%s%n", workload.id, workload.describe(options.connections),
+            out.append(f("%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.4f\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\t%d\t%d\t%s%n", workload.id, workload.describe(options.connections),
                 workload.content, workload.mode(options.connections),
                 plain.rps(), itk.rps(), itk.rps() / plain.rps(), plain.p50Ms(), itk.p50Ms(), plain.p99Ms(), itk.p99Ms(),
                 plain.cpuMicrosPerRequest(), itk.cpuMicrosPerRequest(), plain.errors(), itk.errors(), target == null ? "-" : f("%.1f", target)));
