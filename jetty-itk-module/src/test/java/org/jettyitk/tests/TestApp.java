@@ -285,8 +285,8 @@ public class TestApp extends ServletContextHandler
 
         /**
          * The nice value of the process and the nice values and scheduling policies of its threads (Linux keeps
-         * both per thread), its resource
-         * limits ({@code limit Max open files=soft hard}), its heap limit and its JVM options.
+         * both per thread), its resource limits ({@code limit Max open files=soft hard}), its heap limit and its
+         * JVM options.
          */
         private static void limits(HttpServletResponse response) throws IOException
         {

@@ -223,8 +223,8 @@ public final class Posix
 
     /**
      * <p>Puts every thread of the process under {@code SCHED_BATCH}, keeping its nice value: a thread of this
-     * process that wakes up no longer preempts the thread running on its CPU; it waits for the scheduler's tick
-     * to get its turn.</p>
+     * process that wakes up no longer preempts the thread running on its CPU; it waits until that thread's turn
+     * ends, which the scheduler's tick decides, or runs at once on an idle CPU.</p>
      * <p>Like the nice value, the policy belongs to each thread, and a new thread inherits its creator's.</p>
      *
      * @throws IOException if a thread cannot change its policy
