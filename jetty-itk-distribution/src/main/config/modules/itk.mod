@@ -19,20 +19,20 @@ ee10
 
 [depends]
 server
+# The front's HTTP/2 client and HPACK on the server's own class path, not the ee10 environment's: Jetty's
+# PreEncodedHttpField looks its encoders up once, through the loader of the thread that first uses it, and
+# without HPACK there it cannot encode a pre-encoded method or Content-Type for a worker.
+http2-client
 ee10-webapp
 itk-jnr
 
 [files]
 itk/
 maven://org.jettyitk/jetty-itk/@project.version@|lib/itk/jetty-itk-@project.version@.jar
-maven://org.eclipse.jetty.http2/jetty-http2-client/${jetty.version}/jar|lib/http2/jetty-http2-client-${jetty.version}.jar
 
 [lib]
-lib/jetty-alpn-client-${jetty.version}.jar
-lib/http2/jetty-http2-common-${jetty.version}.jar
-lib/http2/jetty-http2-hpack-${jetty.version}.jar
+# The workers' HTTP/2 server side (the worker class path is the front's).
 lib/http2/jetty-http2-server-${jetty.version}.jar
-lib/http2/jetty-http2-client-${jetty.version}.jar
 lib/itk/jetty-itk-@project.version@.jar
 
 [xml]

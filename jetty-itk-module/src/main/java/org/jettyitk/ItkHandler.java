@@ -507,6 +507,7 @@ public class ItkHandler extends Handler.Wrapper
     @Override
     protected void doStart() throws Exception
     {
+        FrontExchanges.checkFieldEncoders();
         synchronized (this)
         {
             Map<VirtualHost, Identity> identities = resolveIdentities(virtualHosts);

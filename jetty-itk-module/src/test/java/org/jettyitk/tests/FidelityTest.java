@@ -2,6 +2,7 @@ package org.jettyitk.tests;
 
 import java.io.BufferedInputStream;
 import java.io.ByteArrayInputStream;
+import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -10,6 +11,7 @@ import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -22,6 +24,7 @@ import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.InputStreamRequestContent;
 import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpMethod;
@@ -60,6 +63,7 @@ public class FidelityTest
 {
     private static final String HOST = "alice.test";
     private static final int TEN_MB = 10 * 1024 * 1024;
+    private static final int FRONT_REQUEST_HEADER_SIZE = 512 * 1024;
 
     private static ItkTestServer front;
     private static Server plain;
@@ -70,6 +74,8 @@ public class FidelityTest
     {
         Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: the worker runs as numeric uid 41001");
         front = new ItkTestServer();
+        // Room for a request whose header list the front accepts and the worker does not.
+        front.config.setRequestHeaderSize(FRONT_REQUEST_HEADER_SIZE);
         front.addTestApp("alice", ALICE);
         front.start();
 
@@ -431,6 +437,32 @@ public class FidelityTest
         assertEquals("abc123", response.headers().get("X-Request-Trailer-X-Checksum"), response.headers()::toString);
     }
 
+    @Test
+    public void testRequestTrailersCannotCarryPrivateOrForwardingFields() throws Exception
+    {
+        RawResponse response = front.raw("""
+            POST /echo HTTP/1.1\r
+            Host: alice.test\r
+            Transfer-Encoding: chunked\r
+            Connection: close\r
+            \r
+            5\r
+            hello\r
+            0\r
+            Forwarded: for=203.0.113.9\r
+            X-Forwarded-For: 203.0.113.9\r
+            Itk-Connection: v=1;remote=203.0.113.9:4711;local=198.51.100.1:443;secure=true;protocol=HTTP/1.0\r
+            itk-names: X-EVIL\r
+            X-Checksum: abc123\r
+            \r
+            """);
+        assertEquals(200, response.status());
+        assertEquals("abc123", response.headers().get("X-Request-Trailer-X-Checksum"), response.headers()::toString);
+        List<String> leaked = response.headers().stream().map(HttpField::getName)
+            .filter(n -> n.startsWith("X-Request-Trailer-") && !n.equals("X-Request-Trailer-X-Checksum")).toList();
+        assertEquals(List.of(), leaked);
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {"HTTP/1.1", "HTTP/2.0"})
     public void testExpectContinueDeliversBody(String protocol) throws Exception
@@ -554,5 +586,107 @@ public class FidelityTest
         assertEquals("false", info.get("secure"));
         assertEquals(protocol, info.get("protocol"));
         assertNull(info.get("header itk-connection"), info::toString);
+    }
+
+    private RawResponse rawToPlain(String request) throws IOException
+    {
+        try (Socket socket = new Socket("127.0.0.1", plainConnector.getLocalPort()))
+        {
+            socket.setSoTimeout(ItkTestServer.TIMEOUT_SECONDS * 1000);
+            socket.getOutputStream().write(request.getBytes(StandardCharsets.ISO_8859_1));
+            return RawResponse.read(new BufferedInputStream(socket.getInputStream()), request.startsWith("HEAD "));
+        }
+    }
+
+    private static List<String> names(HttpFields fields)
+    {
+        return fields.stream().map(HttpField::getName).filter(n -> n.toLowerCase(Locale.ROOT).startsWith("x-tenant")).toList();
+    }
+
+    @Test
+    public void testHeaderNamesAndHostAsPlainJettyShowsThemToHttp1Clients() throws Exception
+    {
+        String request = """
+            GET /names HTTP/1.1\r
+            Host: Alice.Test\r
+            user-agent: raw\r
+            X-Tenant-Header: one\r
+            x-MiXeD: two\r
+            X-Repeated: a\r
+            x-repeated: b\r
+            Connection: close\r
+            \r
+            """;
+        RawResponse expected = rawToPlain(request);
+        RawResponse actual = front.raw(request);
+        assertEquals(200, expected.status());
+        assertEquals(200, actual.status(), actual::content);
+        // Accepted difference: Connection is hop-by-hop, for the front's connection only (RFC 9110 section 7.6.1),
+        // and HTTP/2 cannot carry it to the worker (RFC 9113 section 8.2.2).
+        assertEquals(expected.content().replace("name Connection=close\n", ""), actual.content());
+        assertTrue(actual.content().contains("Host=Alice.Test\n"), actual::content);
+        assertEquals(List.of("X-Tenant-Header", "x-tenant-lower", "X-TENANT-SHOUT"), names(expected.headers()));
+        assertEquals(names(expected.headers()), names(actual.headers()));
+        assertEquals(expected.headers().getField(HttpHeader.CONTENT_TYPE).getName(), actual.headers().getField(HttpHeader.CONTENT_TYPE).getName());
+    }
+
+    @Test
+    public void testHeadersNamedInConnectionAreNotForwarded() throws Exception
+    {
+        RawResponse response = front.raw("""
+            GET /info HTTP/1.1\r
+            Host: alice.test\r
+            Connection: keep-alive, X-Secret, x-other\r
+            X-Secret: hop\r
+            X-Other: hop\r
+            X-Kept: end-to-end\r
+            Connection: close\r
+            \r
+            """);
+        Map<String, String> info = ItkTestServer.lines(response.content());
+        assertEquals("end-to-end", info.get("header x-kept"), info::toString);
+        assertNull(info.get("header x-secret"), info::toString);
+        assertNull(info.get("header x-other"), info::toString);
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @ValueSource(strings = {"HTTP/1.1", "HTTP/2.0"})
+    public void testClientCannotSetPrivateFieldsOfTheFront(String protocol) throws Exception
+    {
+        Map<String, String> info = lines(request(protocol, "/names")
+            .headers(h -> h.add("itk-host", "evil.test").add("Itk-Names", "X-EVIL")).send());
+        assertFalse(info.containsKey("name itk-host"), info::toString);
+        assertFalse(info.containsKey("name Itk-Names"), info::toString);
+        assertFalse(info.containsKey("name itk-names"), info::toString);
+        assertFalse(info.values().contains("evil.test"), info::toString);
+    }
+
+    @Test
+    public void testRequestTheWorkerCannotTakeFailsAloneWith431() throws Exception
+    {
+        long pid = Long.parseLong(lines(request("HTTP/1.1", "/pid").send()).get("pid"));
+        // Slow responses in flight on the same worker, from both kinds of client, which the refused request must
+        // not touch.
+        List<CompletableFuture<ContentResponse>> slow = new ArrayList<>();
+        for (String protocol : List.of("HTTP/1.1", "HTTP/2.0"))
+        {
+            slow.add(new CompletableResponseListener(request(protocol, "/sleep?ms=1500"), 1024).send());
+        }
+        // 300 KiB of header fields: within the front's limit, over what the worker accepts. A raw socket: Jetty's
+        // clients refuse to send that much.
+        StringBuilder request = new StringBuilder("GET /info HTTP/1.1\r\nHost: alice.test\r\nConnection: close\r\n");
+        String value = "v".repeat(1000);
+        for (int i = 0; i < 300; i++)
+        {
+            request.append("X-Big-").append(i).append(": ").append(value).append("\r\n");
+        }
+        RawResponse response = front.raw(request.append("\r\n").toString());
+        assertEquals(431, response.status(), response::content);
+        for (CompletableFuture<ContentResponse> future : slow)
+        {
+            ContentResponse slowResponse = future.get(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            assertEquals(200, slowResponse.getStatus(), slowResponse::getContentAsString);
+        }
+        assertEquals(pid, Long.parseLong(lines(request("HTTP/1.1", "/pid").send()).get("pid")));
     }
 }

@@ -78,6 +78,7 @@ public class TestApp extends ServletContextHandler
                 case "/whoami" -> whoami(response);
                 case "/info" -> info(request, response);
                 case "/headers" -> headers(response);
+                case "/names" -> names(request, response);
                 case "/pid" -> text(response, "pid=" + ProcessHandle.current().pid() + "\n");
                 case "/echo" -> echo(request, response);
                 case "/bytes" -> bytes(request, response);
@@ -154,6 +155,24 @@ public class TestApp extends ServletContextHandler
             response.addHeader("Set-Cookie", "a=1");
             response.addHeader("Set-Cookie", "b=2");
             text(response, "headers\n");
+        }
+
+        /**
+         * The request's header names as the servlet API gives them, in order and with their case, and its Host
+         * header; the response has header names of mixed case.
+         */
+        private static void names(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            StringBuilder out = new StringBuilder();
+            for (String name : Collections.list(request.getHeaderNames()))
+            {
+                out.append("name ").append(name).append('=').append(String.join("|", Collections.list(request.getHeaders(name)))).append('\n');
+            }
+            out.append("Host=").append(request.getHeader("Host")).append('\n');
+            response.setHeader("X-Tenant-Header", "upper");
+            response.setHeader("x-tenant-lower", "lower");
+            response.setHeader("X-TENANT-SHOUT", "shout");
+            text(response, out.toString());
         }
 
         private static void status(HttpServletRequest request, HttpServletResponse response) throws IOException

@@ -3,7 +3,9 @@ package org.jettyitk.internal.front;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
+import java.util.HashSet;
 import java.util.Locale;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
@@ -23,6 +25,7 @@ import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.frames.DataFrame;
 import org.eclipse.jetty.http2.frames.HeadersFrame;
 import org.eclipse.jetty.http2.frames.ResetFrame;
+import org.eclipse.jetty.http2.hpack.HpackException;
 import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.io.RetainableByteBuffer;
 import org.eclipse.jetty.server.Request;
@@ -30,8 +33,10 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
+import org.eclipse.jetty.util.StringUtil;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.ConnectionFacts;
+import org.jettyitk.internal.pipe.FieldNames;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -95,6 +100,15 @@ class FrontExchange implements Stream.Listener
     {
         boolean hasContent = hasRequestContent();
         MetaData.Request metaData = clientToFrontRequest();
+        // A request the front cannot encode fails here, alone: never on the worker's connection, which an
+        // encoding failure would end with every stream on it.
+        int refusal = worker.checkEncodable(metaData);
+        if (refusal != 0)
+        {
+            Response.writeError(request, response, callback, refusal, refusal == HttpStatus.REQUEST_HEADER_FIELDS_TOO_LARGE_431
+                ? "Request header fields too large for the worker" : "Request header field not valid in HTTP/2");
+            return;
+        }
         HeadersFrame headers = new HeadersFrame(metaData, null, !hasContent);
         request.addFailureListener(this::onClientFailure);
         Duration requestTimeout = worker.getRequestTimeout();
@@ -115,7 +129,11 @@ class FrontExchange implements Stream.Listener
             @Override
             public void failed(Throwable x)
             {
-                fail(x);
+                // HPACK refused to encode this request's fields: the front's failure, for this request only.
+                if (x instanceof HpackException.StreamException)
+                    abort(HttpStatus.INTERNAL_SERVER_ERROR_500, "Cannot forward the request", x);
+                else
+                    fail(x);
             }
         }, this);
     }
@@ -140,16 +158,21 @@ class FrontExchange implements Stream.Listener
             .host(clientUri.getHost())
             .port(clientUri.getPort())
             .pathQuery(clientUri.getPathQuery());
-        HttpFields.Mutable fields = HttpFields.build(request.getHeaders().size() + 1);
-        for (HttpField field : request.getHeaders())
+        HttpFields clientHeaders = request.getHeaders();
+        HttpFields.Mutable fields = HttpFields.build(clientHeaders.size() + 3);
+        Set<String> connectionOptions = connectionOptions(clientHeaders);
+        for (HttpField field : clientHeaders)
         {
             String name = field.getLowerCaseName();
-            if (isHopByHop(name) || isForwarding(name))
-                continue;
-            fields.add(field);
+            // HTTP/2 drops Host for :authority; the tenant still sees the client's, where it was.
+            if (field.getHeader() == HttpHeader.HOST)
+                fields.add(FieldNames.HOST, field.getValue());
+            else if (!isHopByHop(name) && !isPrivate(name) && !connectionOptions.contains(name))
+                fields.add(field);
         }
-        if (request.getHeaders().contains(HttpHeader.TE, "trailers"))
+        if (clientHeaders.contains(HttpHeader.TE, "trailers"))
             fields.add(HttpHeader.TE, "trailers");
+        FieldNames.addNames(clientHeaders, fields);
         ConnectionFacts facts = ConnectionFacts.of(request.getConnectionMetaData().getRemoteSocketAddress(),
             request.getConnectionMetaData().getLocalSocketAddress(), request.isSecure(),
             request.getConnectionMetaData().getProtocol());
@@ -162,11 +185,28 @@ class FrontExchange implements Stream.Listener
         return HOP_BY_HOP.contains(lowerCaseName);
     }
 
-    private static boolean isForwarding(String lowerCaseName)
+    /**
+     * @return the names, in lower case, that the client's {@code Connection} headers list: hop-by-hop for this
+     * connection only, never forwarded (RFC 9110 section 7.6.1)
+     */
+    private static Set<String> connectionOptions(HttpFields fields)
     {
-        // A client must not choose the address, scheme or host the tenant sees: the facts header says it all.
+        Set<String> options = new HashSet<>();
+        for (String option : fields.getCSV(HttpHeader.CONNECTION, false))
+        {
+            options.add(StringUtil.asciiToLowerCase(option));
+        }
+        return options;
+    }
+
+    /**
+     * @return whether a client must not set this field for the tenant: the ones that say the address, scheme or
+     * host the tenant sees (the facts header says it all), and the front's own private fields
+     */
+    private static boolean isPrivate(String lowerCaseName)
+    {
         return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
-            lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT));
+            lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT)) || FieldNames.isPrivate(lowerCaseName);
     }
 
     private void startRequestContent()
@@ -198,7 +238,7 @@ class FrontExchange implements Stream.Listener
             }
             if (chunk instanceof Trailers trailers)
             {
-                MetaData metaData = new MetaData(HttpVersion.HTTP_2, trailers.getTrailers());
+                MetaData metaData = new MetaData(HttpVersion.HTTP_2, clientToFrontTrailers(trailers.getTrailers()));
                 stream.headers(new HeadersFrame(stream.getId(), metaData, null, true), Callback.from(chunk::release, this::fail));
                 return;
             }
@@ -224,6 +264,22 @@ class FrontExchange implements Stream.Listener
             return;
         }
         releasePendingChunk();
+    }
+
+    /**
+     * @return the client's trailers less the fields a client never chooses for the tenant or that do not cross
+     * HTTP/2, as for the headers
+     */
+    private static HttpFields clientToFrontTrailers(HttpFields trailers)
+    {
+        HttpFields.Mutable fields = HttpFields.build(trailers.size());
+        for (HttpField field : trailers)
+        {
+            String name = field.getLowerCaseName();
+            if (!isHopByHop(name) && !isPrivate(name))
+                fields.add(field);
+        }
+        return fields;
     }
 
     /**
@@ -298,11 +354,7 @@ class FrontExchange implements Stream.Listener
             LOG.debug("W2F #{} {} endStream={}", stream.getId(), status, endStream);
         response.setStatus(status);
         HttpFields.Mutable headers = response.getHeaders();
-        for (HttpField field : metaData.getHttpFields())
-        {
-            if (!isHopByHop(field.getLowerCaseName()))
-                headers.add(field);
-        }
+        workerToFrontFields(metaData.getHttpFields(), headers);
         // A trailers supplier makes Jetty's HTTP/1.1 writer chunk the response: set it only when the worker's
         // response has no Content-Length, so a length the tenant set reaches the client.
         if (!metaData.getHttpFields().contains(HttpHeader.CONTENT_LENGTH))
@@ -332,7 +384,24 @@ class FrontExchange implements Stream.Listener
             return;
         }
         // Other interim responses (103 Early Hints) go to the client as they are.
-        response.writeInterim(status, fields);
+        HttpFields.Mutable interim = HttpFields.build(fields.size());
+        workerToFrontFields(fields, interim);
+        response.writeInterim(status, interim);
+    }
+
+    /**
+     * Adds the worker's fields to the client's, less the hop-by-hop and private ones, with the names spelled as
+     * the tenant spelled them (HPACK sent them lower-case).
+     */
+    private static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields)
+    {
+        Map<String, String> names = FieldNames.names(workerFields);
+        for (HttpField field : workerFields)
+        {
+            String name = field.getLowerCaseName();
+            if (!isHopByHop(name) && !FieldNames.isPrivate(name))
+                clientFields.add(FieldNames.restore(field, names));
+        }
     }
 
     private void onWorkerTrailers(HttpFields trailers)

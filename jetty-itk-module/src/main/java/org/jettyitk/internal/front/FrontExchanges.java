@@ -1,5 +1,9 @@
 package org.jettyitk.internal.front;
 
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpMethod;
+import org.eclipse.jetty.http.HttpVersion;
+import org.eclipse.jetty.http.PreEncodedHttpField;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
@@ -40,6 +44,28 @@ public final class FrontExchanges
         client.setMaxSettingsKeys(MAX_SETTINGS_KEYS);
         client.setMaxConcurrentPushedStreams(0);
         client.setUseALPN(false);
+    }
+
+    /**
+     * <p>Checks that Jetty's HTTP/2 field encoder is there for the pre-encoded fields the front sends workers (the
+     * methods and common values of Jetty's HPACK encoder, Content-Types of {@code MimeTypes}).
+     * {@code PreEncodedHttpField} looks its encoders up once, through the class loader of the thread that first
+     * uses it: loaded where the HPACK jar is not visible (a Jetty environment's class path rather than the
+     * server's), it can encode none of them, and each such request would fail.</p>
+     *
+     * @throws IllegalStateException if it cannot encode them
+     */
+    public static void checkFieldEncoders()
+    {
+        try
+        {
+            new PreEncodedHttpField(HttpHeader.C_METHOD, HttpMethod.PUT.asString()).getEncodedLength(HttpVersion.HTTP_2);
+        }
+        catch (RuntimeException x)
+        {
+            throw new IllegalStateException("Jetty's PreEncodedHttpField has no HTTP/2 encoder: jetty-http2-hpack must be on the class path of " +
+                PreEncodedHttpField.class.getClassLoader() + " (in a Jetty base, the server's: the itk module depends on http2-client for it)", x);
+        }
     }
 
     /**

@@ -16,7 +16,13 @@ import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicReference;
 
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http.HttpTokens;
+import org.eclipse.jetty.http.MetaData;
 import org.eclipse.jetty.http2.ErrorCode;
+import org.eclipse.jetty.http2.HTTP2Session;
 import org.eclipse.jetty.http2.api.Session;
 import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.client.HTTP2Client;
@@ -24,6 +30,7 @@ import org.eclipse.jetty.http2.frames.GoAwayFrame;
 import org.eclipse.jetty.http2.frames.HeadersFrame;
 import org.eclipse.jetty.http2.frames.PingFrame;
 import org.eclipse.jetty.http2.frames.SettingsFrame;
+import org.eclipse.jetty.http2.hpack.HpackException;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.component.Dumpable;
@@ -223,11 +230,53 @@ public class Worker implements Dumpable
         session.newStream(headers, Promise.from(promise::succeeded, x ->
         {
             // A session that cannot open a stream (closed, or a worker's SETTINGS allowing none) serves no
-            // request again: never leave it in the pool to fail every request sent to it.
-            if (state.get() == State.READY)
+            // request again: never leave it in the pool to fail every request sent to it. HPACK refusing the
+            // request's own fields, before it encoded any, is the request's failure and leaves the session whole.
+            if (state.get() == State.READY && !(x instanceof HpackException.StreamException))
                 kill("cannot open a stream: " + x);
             promise.failed(x);
         }), exchange);
+    }
+
+    /**
+     * <p>Checks, before a request goes on this worker's connection, what would make the front's HPACK encoder
+     * fail there: a failure after it started encoding ends the whole session (its table would no longer match
+     * the worker's), failing every stream of every client on it.</p>
+     *
+     * @param request the request as it will be sent
+     * @return 0 if it can be sent, else the status to answer the client with: 431 when its header list exceeds
+     * what the worker accepts, 400 when a field is not valid in HTTP/2
+     */
+    int checkEncodable(MetaData.Request request)
+    {
+        long size = fieldSize(HttpHeader.C_METHOD.asString(), request.getMethod()) +
+            fieldSize(HttpHeader.C_AUTHORITY.asString(), request.getHttpURI().getAuthority()) +
+            fieldSize(HttpHeader.C_SCHEME.asString(), request.getHttpURI().getScheme()) +
+            fieldSize(HttpHeader.C_PATH.asString(), request.getHttpURI().getPathQuery()) +
+            fieldSize(HttpHeader.CONTENT_LENGTH.asString(), Long.toString(Long.MAX_VALUE));
+        for (HttpField field : request.getHttpFields())
+        {
+            String name = field.getLowerCaseName();
+            if (name.startsWith(":") || !HttpTokens.isLegalH2H3FieldName(name) || !HttpTokens.isLegalFieldValue(field.getValue()))
+                return HttpStatus.BAD_REQUEST_400;
+            size += fieldSize(name, field.getValue());
+        }
+        int max = maxHeaderListSize();
+        return max > 0 && size > max ? HttpStatus.REQUEST_HEADER_FIELDS_TOO_LARGE_431 : 0;
+    }
+
+    private static long fieldSize(String name, String value)
+    {
+        // RFC 7541 section 4.1, as Jetty's encoder counts it.
+        return name.length() + (value == null ? 0 : value.length()) + 32L;
+    }
+
+    private int maxHeaderListSize()
+    {
+        // What the encoder of this session enforces (0: nothing), from the worker's SETTINGS_MAX_HEADER_LIST_SIZE.
+        if (session instanceof HTTP2Session http2Session)
+            return http2Session.getGenerator().getHpackEncoder().getMaxHeaderListSize();
+        return 0;
     }
 
     /**

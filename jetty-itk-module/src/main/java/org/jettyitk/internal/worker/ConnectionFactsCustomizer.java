@@ -1,19 +1,25 @@
 package org.jettyitk.internal.worker;
 
 import java.net.SocketAddress;
+import java.nio.ByteBuffer;
 
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http.MetaData;
 import org.eclipse.jetty.server.ConnectionMetaData;
 import org.eclipse.jetty.server.HttpConfiguration;
+import org.eclipse.jetty.server.HttpStream;
 import org.eclipse.jetty.server.Request;
+import org.eclipse.jetty.util.Callback;
 import org.jettyitk.internal.pipe.ConnectionFacts;
+import org.jettyitk.internal.pipe.FieldNames;
 
 /**
  * <p>Worker side of the connection facts: makes each request report the client's address, the front's local
  * address and the connection's security exactly as the front saw them, and hides the private header from the
- * application.</p>
+ * application; gives the request the {@code Host} header and the field names as the client sent them, and each
+ * response the spelling of its field names ({@link FieldNames}).</p>
  * <p>Every request on a pipe comes from the front, which always sets the header; a request without it is a
  * front bug or a forged stream and is refused with 400.</p>
  */
@@ -31,8 +37,9 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
         {
             throw new HttpException.RuntimeException(HttpStatus.BAD_REQUEST_400, x.getMessage(), x);
         }
-        HttpFields headers = HttpFields.build(request.getHeaders()).remove(ConnectionFacts.HEADER).asImmutable();
+        HttpFields headers = FieldNames.restoreRequest(HttpFields.build(request.getHeaders()).remove(ConnectionFacts.HEADER));
         ConnectionMetaData metaData = new FactsConnectionMetaData(request.getConnectionMetaData(), facts);
+        request.addHttpStreamWrapper(NamesHttpStream::new);
         return new Request.Wrapper(request)
         {
             @Override
@@ -53,6 +60,33 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
                 return facts.secure();
             }
         };
+    }
+
+    /**
+     * Sends with each response head the spelling of its field names, which HPACK sends lower-case, so that the front
+     * gives an HTTP/1 client the names as the tenant set them.
+     */
+    private static class NamesHttpStream extends HttpStream.Wrapper
+    {
+        private NamesHttpStream(HttpStream wrapped)
+        {
+            super(wrapped);
+        }
+
+        @Override
+        public void send(MetaData.Request request, MetaData.Response response, boolean last, ByteBuffer content, Callback callback)
+        {
+            super.send(request, response == null ? null : withNames(response), last, content, callback);
+        }
+
+        private static MetaData.Response withNames(MetaData.Response response)
+        {
+            HttpFields.Mutable fields = HttpFields.build(response.getHttpFields());
+            FieldNames.addNames(response.getHttpFields(), fields);
+            if (fields.size() == response.getHttpFields().size())
+                return response;
+            return new MetaData.Response(response.getStatus(), response.getReason(), response.getHttpVersion(), fields, response.getContentLength(), response.getTrailersSupplier());
+        }
     }
 
     private static class FactsConnectionMetaData extends ConnectionMetaData.Wrapper

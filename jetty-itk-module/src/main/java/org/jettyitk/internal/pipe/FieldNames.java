@@ -1,0 +1,132 @@
+package org.jettyitk.internal.pipe;
+
+import java.util.HashMap;
+import java.util.Map;
+
+import org.eclipse.jetty.http.HttpField;
+import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpTokens;
+import org.eclipse.jetty.util.StringUtil;
+
+/**
+ * <p>What HTTP/2 loses of a message's header fields between front and worker, and how each side restores it,
+ * so that a tenant and an HTTP/1 client see the fields as on a plain Jetty.</p>
+ * <ul>
+ *   <li>The case of field names: HPACK sends them lower-case. The sender lists, in one private field
+ *   {@value #NAMES}, the names of its fields that are not lower-case
+ *   ({@code itk-names: Host,User-Agent,X-Tenant-Header}); the receiver gives each field of that name, compared
+ *   in ASCII lower case, the listed spelling. It changes nothing but the case of a name.</li>
+ *   <li>The {@code Host} header of an HTTP/1 request: HTTP/2 has {@code :authority} instead and Jetty's HPACK
+ *   encoder drops {@code Host}. The front sends it, where it was, as {@value #HOST}; the worker turns it back into
+ *   {@code Host}.</li>
+ * </ul>
+ * <p>The front removes every copy of both fields a client sent; the front treats the ones a worker sends as
+ * untrusted: a listed name that is not a token, or that is not a field's name in ASCII lower case, is ignored.</p>
+ */
+public final class FieldNames
+{
+    /** The private field listing the names whose case HPACK lost. */
+    public static final String NAMES = "itk-names";
+    /** The private request field carrying the client's {@code Host} header. */
+    public static final String HOST = "itk-host";
+
+    private FieldNames()
+    {
+    }
+
+    /**
+     * @param lowerCaseName a field name in lower case
+     * @return whether it is one of the private fields of this class, which a client never chooses
+     */
+    public static boolean isPrivate(String lowerCaseName)
+    {
+        return NAMES.equals(lowerCaseName) || HOST.equals(lowerCaseName);
+    }
+
+    /**
+     * Adds to {@code fields}, which will be sent over HTTP/2, the field {@value #NAMES} for the names of
+     * {@code original} that are not lower case, if any.
+     */
+    public static void addNames(HttpFields original, HttpFields.Mutable fields)
+    {
+        StringBuilder names = null;
+        Map<String, String> seen = null;
+        for (HttpField field : original)
+        {
+            String name = field.getName();
+            String lowerCase = field.getLowerCaseName();
+            if (name.equals(lowerCase) || isPrivate(lowerCase))
+                continue;
+            if (seen == null)
+                seen = new HashMap<>();
+            if (seen.putIfAbsent(lowerCase, name) != null)
+                continue;
+            if (names == null)
+                names = new StringBuilder(name);
+            else
+                names.append(',').append(name);
+        }
+        if (names != null)
+            fields.put(NAMES, names.toString());
+    }
+
+    /**
+     * @param fields fields received over HTTP/2, possibly with a {@value #NAMES} field
+     * @return the spelling of each listed name, by its ASCII lower case; listed names that are not tokens are left out
+     */
+    public static Map<String, String> names(HttpFields fields)
+    {
+        Map<String, String> names = new HashMap<>();
+        for (HttpField field : fields)
+        {
+            if (!NAMES.equals(field.getLowerCaseName()))
+                continue;
+            for (String name : StringUtil.csvSplit(field.getValue()))
+            {
+                if (isToken(name))
+                    names.putIfAbsent(StringUtil.asciiToLowerCase(name), name);
+            }
+        }
+        return names;
+    }
+
+    /**
+     * @param field a field received over HTTP/2
+     * @param names the spellings from {@link #names(HttpFields)}
+     * @return the field with its name spelled as listed, or the field itself
+     */
+    public static HttpField restore(HttpField field, Map<String, String> names)
+    {
+        String name = names.get(field.getLowerCaseName());
+        if (name == null || name.equals(field.getName()))
+            return field;
+        return new HttpField(field.getHeader(), name, field.getValue());
+    }
+
+    /**
+     * @param fields a request's fields as the worker received them over HTTP/2
+     * @return the fields as the front received them from its client: {@value #HOST} back into {@code Host},
+     * names spelled as the client spelled them, the private fields removed
+     */
+    public static HttpFields restoreRequest(HttpFields fields)
+    {
+        Map<String, String> names = names(fields);
+        HttpFields.Mutable restored = HttpFields.build(fields.size());
+        for (HttpField field : fields)
+        {
+            String lowerCase = field.getLowerCaseName();
+            if (HOST.equals(lowerCase))
+                restored.add(new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue()));
+            else if (!NAMES.equals(lowerCase))
+                restored.add(restore(field, names));
+        }
+        return restored.asImmutable();
+    }
+
+    private static boolean isToken(String name)
+    {
+        // A token in lower case is what HTTP/2 allows as a name; a pseudo header is none.
+        return !name.startsWith(":") && HttpTokens.isLegalH2H3FieldName(StringUtil.asciiToLowerCase(name));
+    }
+}
