@@ -19,10 +19,7 @@ ee10
 
 [depends]
 server
-# The front's HTTP/2 client and HPACK on the server's own class path, not the ee10 environment's: Jetty's
-# PreEncodedHttpField looks its encoders up once, through the loader of the thread that first uses it, and
-# without HPACK there it cannot encode a pre-encoded method or Content-Type for a worker.
-http2-client
+itk-http2
 ee10-webapp
 itk-jnr
 

@@ -10,10 +10,15 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpHeaderValue;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.server.Handler;
@@ -22,6 +27,7 @@ import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
+import org.eclipse.jetty.util.component.Graceful;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
@@ -62,9 +68,12 @@ import org.slf4j.LoggerFactory;
  * <p>All configuration is checked by {@link #start()}: an unknown user or group, uid or gid 0, an id outside
  * {@link #setMinId(int) minId}..{@link #setMaxId(int) maxId}, a duplicate host name or a vhost without user
  * or app fails the start with a message naming the vhost.</p>
+ * <p>It takes part in Jetty's graceful stop ({@link Graceful}): when the server stops with a stop timeout
+ * ({@code jetty.server.stopTimeout}), requests for every vhost still in flight finish first, all at once, while
+ * new ones get 503; only then are the workers stopped. What still runs at the timeout is aborted and logged.</p>
  */
 @ManagedObject("Forwards each virtual host to workers running as its own Unix user")
-public class ItkHandler extends Handler.Wrapper
+public class ItkHandler extends Handler.Wrapper implements Graceful
 {
     private static final Logger LOG = LoggerFactory.getLogger(ItkHandler.class);
     public static final Duration DEFAULT_SPAWN_TIMEOUT = Duration.ofSeconds(30);
@@ -123,6 +132,18 @@ public class ItkHandler extends Handler.Wrapper
     private WorkerLauncher activeLauncher;
     private Path activeWorkDirectory;
     private HTTP2Client client;
+    /** Requests given to a vhost's pool and not yet completed, of all vhosts. */
+    private final AtomicInteger inFlight = new AtomicInteger();
+    /** Pools of replaced or removed vhosts that still drain; stopped with the handler at the latest. */
+    private final Set<WorkerPool> retiring = ConcurrentHashMap.newKeySet();
+    private final Graceful.Shutdown shutdown = new Graceful.Shutdown(this)
+    {
+        @Override
+        public boolean isShutdownDone()
+        {
+            return inFlight.get() == 0;
+        }
+    };
 
     public ItkHandler()
     {
@@ -212,9 +233,18 @@ public class ItkHandler extends Handler.Wrapper
 
     private void retire(WorkerPool pool)
     {
+        // Draining waits for requests in flight, up to the drain timeout: never on the caller's thread (the
+        // scanner's, which would hold back every other vhost's change). Unmanaged first, as removing a managed
+        // bean stops it on the spot.
+        unmanage(pool);
         removeBean(pool);
-        // Draining waits for requests in flight: never on the caller's thread.
-        Thread stopper = new Thread(() -> LifeCycle.stop(pool), "itk-retire-" + pool.getName());
+        retiring.add(pool);
+        Thread stopper = new Thread(() ->
+        {
+            LifeCycle.stop(pool);
+            retiring.remove(pool);
+            LOG.info("vhost drained {}", pool.getName());
+        }, "itk-retire-" + pool.getName());
         stopper.setDaemon(true);
         stopper.start();
     }
@@ -508,6 +538,7 @@ public class ItkHandler extends Handler.Wrapper
     protected void doStart() throws Exception
     {
         FrontExchanges.checkFieldEncoders();
+        shutdown.cancel();
         synchronized (this)
         {
             Map<VirtualHost, Identity> identities = resolveIdentities(virtualHosts);
@@ -709,9 +740,49 @@ public class ItkHandler extends Handler.Wrapper
     }
 
     @Override
+    public CompletableFuture<Void> shutdown()
+    {
+        return shutdown.shutdown();
+    }
+
+    @Override
+    public boolean isShutdown()
+    {
+        return shutdown.isShutdown();
+    }
+
+    /**
+     * @return the requests given to a vhost's workers and not yet completed, of all vhosts
+     */
+    @ManagedAttribute("Requests in flight to workers, of all vhosts")
+    public int getRequestsInFlight()
+    {
+        return inFlight.get();
+    }
+
+    @Override
     protected void doStop() throws Exception
     {
+        int left = inFlight.get();
+        if (isShutdown() && left > 0)
+            LOG.warn("stopping with {} requests still in flight after the graceful stop: aborted", left);
         routes = Routes.NONE;
+        // Every vhost's workers drain at once, not one pool after the other; the retired ones too.
+        List<WorkerPool> stopping;
+        synchronized (this)
+        {
+            stopping = new ArrayList<>(pools.values());
+        }
+        stopping.addAll(retiring);
+        CompletableFuture.allOf(stopping.stream()
+            .map(pool -> CompletableFuture.runAsync(() -> LifeCycle.stop(pool), runnable ->
+            {
+                Thread stopper = new Thread(runnable, "itk-stop-" + pool.getName());
+                stopper.setDaemon(true);
+                stopper.start();
+            }))
+            .toArray(CompletableFuture[]::new)).join();
+        retiring.clear();
         super.doStop();
         synchronized (this)
         {
@@ -775,25 +846,40 @@ public class ItkHandler extends Handler.Wrapper
             Response.writeError(request, response, callback, HttpStatus.NOT_FOUND_404, "No such virtual host");
             return true;
         }
+        if (isShutdown())
+        {
+            // Stopping: the requests in flight finish, new ones go elsewhere.
+            response.getHeaders().put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE);
+            onUnavailable(pool, request, response, callback, new PoolBusyException("server stopping"));
+            return true;
+        }
         if (!pool.tryEnter())
         {
             onUnavailable(pool, request, response, callback, new PoolBusyException("vhost " + pool.getName() + ": " + pool.getMaxRequests() + " requests in flight"));
             return true;
         }
+        inFlight.incrementAndGet();
         Callback exit = new Callback.Nested(callback)
         {
             @Override
             public void succeeded()
             {
-                pool.exit();
+                exit();
                 super.succeeded();
             }
 
             @Override
             public void failed(Throwable x)
             {
-                pool.exit();
+                exit();
                 super.failed(x);
+            }
+
+            private void exit()
+            {
+                pool.exit();
+                inFlight.decrementAndGet();
+                shutdown.check();
             }
         };
         pool.acquire().whenComplete((worker, failure) ->

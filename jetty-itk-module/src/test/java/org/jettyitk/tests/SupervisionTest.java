@@ -36,6 +36,7 @@ import static org.jettyitk.tests.ItkTestServer.ALICE;
 import static org.jettyitk.tests.ItkTestServer.TIMEOUT_SECONDS;
 import static org.jettyitk.tests.ItkTestServer.lines;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -260,6 +261,41 @@ public class SupervisionTest
     {
         start(true);
         assertStopCompletesInFlightRequestAndStopsWorkerNormally(front.server);
+    }
+
+    @Test
+    public void testStoppingServerWithStopTimeoutCompletesInFlightRequestWithoutGracefulHandler() throws Exception
+    {
+        // As a base of jetty-home stops on SIGTERM: a stop timeout (jetty.server.stopTimeout), no GracefulHandler.
+        start(false);
+        front.server.setStopTimeout(TimeUnit.SECONDS.toMillis(TIMEOUT_SECONDS));
+        front.connector.setShutdownIdleTimeout(TimeUnit.SECONDS.toMillis(TIMEOUT_SECONDS));
+        assertStopCompletesInFlightRequestAndStopsWorkerNormally(front.server);
+    }
+
+    @Test
+    public void testReplacingVirtualHostReturnsBeforeOldWorkersDrain() throws Exception
+    {
+        start(false);
+        long oldPid = pid();
+        CompletableFuture<ContentResponse> inFlight = send(front.http1, "/sleep?ms=3000");
+        awaitInFlight(1);
+        VirtualHost replacement = new VirtualHost(alice.getName());
+        replacement.setHostNames(alice.getHostNames().toArray(String[]::new));
+        replacement.setUser(alice.getUser());
+        replacement.setGroup(alice.getGroup());
+        replacement.setApp(alice.getApp());
+        replacement.setHandlerClass(alice.getHandlerClass());
+
+        front.itk.replaceVirtualHost(alice, replacement);
+
+        // The old worker still drains the slow request, and the new definition already takes requests.
+        assertFalse(inFlight.isDone(), "replaceVirtualHost waited for the drain");
+        alice = replacement;
+        assertNotEquals(oldPid, pid());
+        ContentResponse response = inFlight.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        assertEquals("slept\n", response.getContentAsString());
+        assertWorkerExitedNormally(oldPid);
     }
 
     private void assertStopCompletesInFlightRequestAndStopsWorkerNormally(Object stopping) throws Exception
