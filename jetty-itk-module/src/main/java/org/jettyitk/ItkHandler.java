@@ -29,6 +29,7 @@ import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
 import org.eclipse.jetty.util.component.Graceful;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.jettyitk.internal.front.AppCheck;
 import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
 import org.jettyitk.internal.front.ItkStatus;
@@ -562,6 +563,10 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
 
     private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
     {
+        // Said when the vhost is loaded, not only by a worker that fails later; it still loads: the app may come.
+        String appProblem = AppCheck.problem(virtualHost.getApp(), identity);
+        if (appProblem != null)
+            LOG.warn("vhost {}: {}", virtualHost.getName(), appProblem);
         Path home;
         try
         {

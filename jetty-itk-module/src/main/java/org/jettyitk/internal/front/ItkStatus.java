@@ -17,7 +17,7 @@ import org.jettyitk.internal.posix.Identity;
  * limits and counters, and every worker with its pid, state, uptime, requests served and in flight.</p>
  * <pre>
  * {"workers":{"used":2,"max":500},"vhosts":[{"name":"alice","user":"alice","uid":41001,"gid":41001,
- *   "groups":[41001],"inFlight":0,"maxRequests":1000,"maxWorkers":1,"spawned":1,"crashes":0,"rejected":0,
+ *   "groups":[41001],"inFlight":0,"maxRequests":1000,"maxWorkers":1,"spawned":1,"crashes":0,"lastFailure":null,"rejected":0,
  *   "workers":[{"pid":1234,"state":"READY","uptimeSeconds":42,"requests":17,"inFlight":0}]}]}
  * </pre>
  */
@@ -55,8 +55,13 @@ public final class ItkStatus
         return "{\"name\":" + quote(pool.getName()) + ",\"user\":" + quote(identity.user()) + ",\"uid\":" + identity.uid() +
             ",\"gid\":" + identity.gid() + ",\"groups\":" + Arrays.toString(identity.groups()).replace(" ", "") +
             ",\"inFlight\":" + pool.getInFlight() + ",\"maxRequests\":" + pool.getMaxRequests() + ",\"maxWorkers\":" + pool.getMaxWorkers() +
-            ",\"spawned\":" + pool.getSpawned() + ",\"crashes\":" + pool.getCrashes() + ",\"rejected\":" + pool.getRejected() +
+            ",\"spawned\":" + pool.getSpawned() + ",\"crashes\":" + pool.getCrashes() + ",\"lastFailure\":" + quoteOrNull(pool.getLastFailure()) + ",\"rejected\":" + pool.getRejected() +
             ",\"workers\":[" + workers + "]}";
+    }
+
+    private static String quoteOrNull(String text)
+    {
+        return text == null ? "null" : quote(text);
     }
 
     static String quote(String text)

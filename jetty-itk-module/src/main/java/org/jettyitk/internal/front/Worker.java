@@ -64,6 +64,8 @@ public class Worker implements Dumpable
     public static final int MAX_LOG_LINE = 8192;
     /** How long a worker has to answer the PING sent when one of its requests timed out. */
     public static final long PING_TIMEOUT_MILLIS = 2000;
+    /** How long the exit of a worker waits for the last lines of its stderr, which a child may hold open. */
+    public static final long LOG_DRAIN_MILLIS = 1000;
 
     public enum State
     {
@@ -88,6 +90,8 @@ public class Worker implements Dumpable
     private volatile String killReason;
     /** Set as soon as the session fails, closes or the worker is killed: no new request goes to it. */
     private volatile boolean broken;
+    private volatile String startFailure;
+    private final Thread logPump;
     private volatile boolean goneAway;
     private final AtomicBoolean probing = new AtomicBoolean();
     private volatile long lastPingReplyNanos = startNanos;
@@ -104,7 +108,7 @@ public class Worker implements Dumpable
         this.endPoint.setInspector(new WorkerFrameGuard(highestStreamId::get, this::onProtocolViolation));
         enlargePipes(process);
         openDirectOutput(endPoint, process);
-        startLogPump(name);
+        logPump = startLogPump(name);
         process.onExit().whenComplete((p, x) -> onExit());
         scheduler.schedule(this::onSpawnTimeout, spawnTimeout.toMillis(), TimeUnit.MILLISECONDS);
         client.connect(new PipeTransport(endPoint), null, endPoint.getRemoteSocketAddress(), new SessionListener(), Promise.from(s -> {}, this::onConnectFailure));
@@ -197,6 +201,14 @@ public class Worker implements Dumpable
     public Duration getIdle()
     {
         return inFlight.get() > 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - lastActiveNanos);
+    }
+
+    /**
+     * @return the process's exit value (128 + signal for a death by signal); only once it has exited
+     */
+    int getExitValue()
+    {
+        return process.exitValue();
     }
 
     public Duration getUptime()
@@ -396,6 +408,15 @@ public class Worker implements Dumpable
 
     private void onExit()
     {
+        // The worker's last stderr lines (why it could not start) may still be in the pipe: read them first.
+        try
+        {
+            logPump.join(LOG_DRAIN_MILLIS);
+        }
+        catch (InterruptedException x)
+        {
+            Thread.currentThread().interrupt();
+        }
         State previous = state.getAndSet(State.EXITED);
         int status = process.exitValue();
         // A stopped worker killed past its exit timeout is logged as unexpected but is no crash of the tenant.
@@ -406,8 +427,8 @@ public class Worker implements Dumpable
         if (expected)
             LOG.info("worker exited vhost={} pid={} uid={} {} lifetime={}ms requests={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get());
         else
-            LOG.warn("worker exited unexpectedly vhost={} pid={} uid={} {} lifetime={}ms requests={} reason={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get(), killReason);
-        ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " exited before ready: " + how));
+            LOG.warn("worker exited unexpectedly vhost={} pid={} uid={} {} lifetime={}ms requests={} reason={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get(), getFailure());
+        ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " exited before ready: " + how + (startFailure == null ? "" : ": " + startFailure)));
         endPoint.close();
         IOException failure = new IOException("worker " + process.pid() + " of vhost " + pool.getName() + " exited: " + how);
         for (FrontExchange exchange : exchanges)
@@ -415,6 +436,16 @@ public class Worker implements Dumpable
             exchange.fail(failure);
         }
         pool.onWorkerExit(this, expected || previous == State.STOPPING);
+    }
+
+    /**
+     * @return why this worker failed: the reason it gave for not starting ({@link WorkerMain#FAILURE_PREFIX}), else
+     * why the front killed it, else null
+     */
+    public String getFailure()
+    {
+        String failure = startFailure;
+        return failure != null ? failure : killReason;
     }
 
     /**
@@ -438,11 +469,12 @@ public class Worker implements Dumpable
         return "status=" + status + " (" + meaning + ")";
     }
 
-    private void startLogPump(String name)
+    private Thread startLogPump(String name)
     {
         Thread pump = new Thread(() -> pumpLog(process.getErrorStream()), "itk-worker-log-" + name);
         pump.setDaemon(true);
         pump.start();
+        return pump;
     }
 
     private void pumpLog(InputStream stderr)
@@ -481,11 +513,18 @@ public class Worker implements Dumpable
     private void logLine(byte[] line, int length)
     {
         String text = new String(line, 0, length, StandardCharsets.UTF_8);
+        // Only a worker that is not ready yet says why it cannot start; later, tenant code could say anything.
+        if (text.startsWith(WorkerMain.FAILURE_PREFIX) && state.get() == State.SPAWNING)
+        {
+            String reason = text.substring(WorkerMain.FAILURE_PREFIX.length());
+            startFailure = reason.length() > WorkerMain.MAX_FAILURE_LENGTH ? reason.substring(0, WorkerMain.MAX_FAILURE_LENGTH) : reason;
+        }
         TenantLog file = pool.getTenantLog();
         if (file != null)
             file.write(process.pid(), text);
         else
-            tenantLog.info("[{}] {}", process.pid(), text);
+            // Jetty's console logger shows a tab as '?': stack traces would lose their indentation.
+            tenantLog.info("[{}] {}", process.pid(), text.replace("\t", "    "));
     }
 
     @Override

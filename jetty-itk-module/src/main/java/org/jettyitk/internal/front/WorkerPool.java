@@ -87,6 +87,7 @@ public class WorkerPool extends ContainerLifeCycle
     private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
     private long spawned;
     private long crashes;
+    private String lastFailure;
     private long backoffUntilNanos;
     private Duration backoff = Duration.ZERO;
     private Scheduler.Task sweeper;
@@ -277,6 +278,15 @@ public class WorkerPool extends ContainerLifeCycle
         }
     }
 
+    @ManagedAttribute("Why the last worker that exited unexpectedly failed, or null")
+    public String getLastFailure()
+    {
+        try (AutoLock ignored = lock.lock())
+        {
+            return lastFailure;
+        }
+    }
+
     @ManagedAttribute("Requests of this vhost in flight")
     public int getInFlight()
     {
@@ -421,6 +431,8 @@ public class WorkerPool extends ContainerLifeCycle
             if (expected || !isRunning())
                 return;
             crashes++;
+            String failure = worker.getFailure();
+            lastFailure = failure != null ? failure : "exited " + Worker.describeExit(worker.getExitValue());
             long now = System.nanoTime();
             recentCrashes.addLast(now);
             while (!recentCrashes.isEmpty() && now - recentCrashes.peekFirst() > CRASH_INTERVAL.toNanos())

@@ -3,8 +3,11 @@ package org.jettyitk.internal.worker;
 import java.io.IOException;
 import java.net.URL;
 import java.net.URLClassLoader;
+import java.nio.file.AccessDeniedException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.stream.Stream;
@@ -35,8 +38,21 @@ public final class AppDeployer
     public static Handler newHandler(String app, String handlerClass) throws Exception
     {
         Path path = Path.of(app).toAbsolutePath().normalize();
-        if (!Files.exists(path))
-            throw new IOException("app not found: " + path);
+        try
+        {
+            Files.readAttributes(path, BasicFileAttributes.class);
+        }
+        catch (NoSuchFileException x)
+        {
+            throw new IOException("app not found: " + path, x);
+        }
+        catch (AccessDeniedException x)
+        {
+            // This runs as the tenant: a directory on the way it may not search.
+            throw new IOException("app not reachable by this vhost's user: " + path, x);
+        }
+        if (!Files.isReadable(path))
+            throw new IOException("app not readable by this vhost's user: " + path);
         if (handlerClass != null)
             return newCustomHandler(path, handlerClass);
         if (isWebApp(path))

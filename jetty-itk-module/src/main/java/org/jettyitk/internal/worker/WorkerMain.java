@@ -43,6 +43,14 @@ public final class WorkerMain
 {
     public static final int EXIT_USAGE = 64;
     public static final int EXIT_DEPLOY_FAILED = 73;
+    /**
+     * Starts the line a worker writes on its stderr just before it exits because it could not start, followed by
+     * why, on one line: {@code itk-worker-failure: app not found: /srv/alice/site.war}. The front reports it with
+     * the exit, and keeps it for the status page.
+     */
+    public static final String FAILURE_PREFIX = "itk-worker-failure: ";
+    /** Longest reason a worker's failure line carries; longer ones are cut. */
+    public static final int MAX_FAILURE_LENGTH = 512;
     /** HTTP/2 streams the front may open at once on one worker. */
     public static final int MAX_CONCURRENT_STREAMS = 1024;
     public static final int STREAM_RECV_WINDOW = 1024 * 1024;
@@ -86,8 +94,7 @@ public final class WorkerMain
         }
         catch (IllegalArgumentException x)
         {
-            stderr.println("jetty-itk worker: " + x.getMessage());
-            System.exit(EXIT_USAGE);
+            exit(stderr, EXIT_USAGE, "bad arguments: " + x.getMessage());
             return;
         }
 
@@ -98,8 +105,7 @@ public final class WorkerMain
         }
         catch (IOException x)
         {
-            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
-            System.exit(PrivilegeDrop.EXIT_NOT_NATIVE);
+            exit(stderr, PrivilegeDrop.EXIT_NOT_NATIVE, x.getMessage());
             return;
         }
 
@@ -120,14 +126,12 @@ public final class WorkerMain
         }
         catch (PrivilegeException x)
         {
-            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
-            System.exit(x.exitStatus());
+            exit(stderr, x.exitStatus(), x.getMessage());
             return;
         }
         catch (IOException x)
         {
-            stderr.println("jetty-itk worker " + arguments.vhost() + ": " + x.getMessage());
-            System.exit(PrivilegeDrop.EXIT_DROP_FAILED);
+            exit(stderr, PrivilegeDrop.EXIT_DROP_FAILED, x.getMessage());
             return;
         }
 
@@ -144,9 +148,8 @@ public final class WorkerMain
         }
         catch (Throwable x)
         {
-            stderr.println("jetty-itk worker " + arguments.vhost() + ": deploy of " + arguments.app() + " failed");
             x.printStackTrace(stderr);
-            System.exit(EXIT_DEPLOY_FAILED);
+            exit(stderr, EXIT_DEPLOY_FAILED, "deploy of " + arguments.app() + " failed: " + describe(x));
             return;
         }
 
@@ -272,6 +275,29 @@ public final class WorkerMain
         config.setRequestHeaderSize(MAX_REQUEST_HEADERS_SIZE);
         config.addCustomizer(new ConnectionFactsCustomizer());
         return new PipeConnector(server, input, output, newConnectionFactory(config));
+    }
+
+    /**
+     * Tells the front why this worker cannot start, on the line it recognises, and exits with {@code status}.
+     */
+    static void exit(PrintStream stderr, int status, String reason)
+    {
+        String line = String.valueOf(reason).replaceAll("[\\r\\n\\t]+", " ");
+        if (line.length() > MAX_FAILURE_LENGTH)
+            line = line.substring(0, MAX_FAILURE_LENGTH);
+        stderr.println(FAILURE_PREFIX + line);
+        stderr.flush();
+        System.exit(status);
+    }
+
+    /**
+     * @return the failure and its first cause, which is often the one that says what went wrong (a
+     * {@code MultiException} or {@code UnavailableException} wrapping the app's own)
+     */
+    static String describe(Throwable failure)
+    {
+        Throwable cause = failure.getCause();
+        return cause == null || cause == failure ? failure.toString() : failure + ", caused by " + cause;
     }
 
     /**
