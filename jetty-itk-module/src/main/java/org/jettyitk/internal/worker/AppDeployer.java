@@ -13,6 +13,7 @@ import java.util.stream.Stream;
 import org.eclipse.jetty.ee10.webapp.WebAppContext;
 import org.eclipse.jetty.server.Deployable;
 import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.handler.ResourceHandler;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 
@@ -36,13 +37,14 @@ public final class AppDeployer
     }
 
     /**
+     * @param server the worker's server
      * @param app the vhost's app
      * @param handlerClass the vhost's handler class, or null
      * @param deploySettings the base's deploy settings for a webapp, by {@link Deployable} attribute name
      * ({@link WebAppDeployment#settingsOf})
      * @return the handler, not started
      */
-    public static Handler newHandler(String app, String handlerClass, Map<String, String> deploySettings) throws Exception
+    public static Handler newHandler(Server server, String app, String handlerClass, Map<String, String> deploySettings) throws Exception
     {
         Path path = Path.of(app).toAbsolutePath().normalize();
         if (!Files.exists(path))
@@ -50,7 +52,7 @@ public final class AppDeployer
         if (handlerClass != null)
             return newCustomHandler(path, handlerClass);
         if (isWebApp(path))
-            return newWebApp(path, deploySettings);
+            return newWebApp(server, path, deploySettings);
         if (Files.isDirectory(path))
             return newStaticHandler(path);
         throw new IOException("app is neither a directory nor a .war: " + path);
@@ -61,9 +63,9 @@ public final class AppDeployer
         return path.getFileName().toString().endsWith(".war") || Files.isDirectory(path.resolve("WEB-INF"));
     }
 
-    private static Handler newWebApp(Path path, Map<String, String> deploySettings) throws IOException
+    private static Handler newWebApp(Server server, Path path, Map<String, String> deploySettings) throws IOException
     {
-        WebAppDeployment.configure(WebAppDeployment.environment(), deploySettings);
+        WebAppDeployment.configure(server, WebAppDeployment.environment(), deploySettings);
         return WebAppDeployment.newWebApp(path, WebAppDeployment.environment());
     }
 

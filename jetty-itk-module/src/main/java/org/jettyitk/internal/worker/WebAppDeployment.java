@@ -33,7 +33,7 @@ import org.eclipse.jetty.util.resource.Resources;
  * calls {@code initializeDefaults} and copies them all into the context's attributes. The worker's JVM has no
  * start properties, so the front collects the settings from its own {@code ee10} environment
  * ({@link #settingsOf(Environment, Attributes, String)}), they travel as {@code --deploy name=value} arguments,
- * and the worker puts them on its own {@code ee10} environment ({@link #configure(Environment, Map)}) before
+ * and the worker puts them on its own {@code ee10} environment ({@link #configure(Server, Environment, Map)}) before
  * it builds the context ({@link #newWebApp(Path, Environment)}).</p>
  * <table>
  *   <caption>The settings</caption>
@@ -42,8 +42,10 @@ import org.eclipse.jetty.util.resource.Resources;
  *   where {@code ee10-deploy} put them when the base enables it; otherwise {@code ee10-deploy}'s defaults:
  *   {@link #DEFAULT_CONTAINER_SCAN_JARS} and {@code ${jetty.home}/etc/webdefault-ee10.xml}</td></tr>
  *   <tr><td>{@link WebAppClassLoading#HIDDEN_CLASSES_ATTRIBUTE}, {@link WebAppClassLoading#PROTECTED_CLASSES_ATTRIBUTE}</td>
- *   <td>the patterns of the front's server and {@code ee10} environment, which the base's modules added to
+ *   <td>the patterns of the front's {@code ee10} environment, which the base's modules added to
  *   ({@code jetty.webapp.addHiddenClasses}, for example {@code org.slf4j.} from the logging modules)</td></tr>
+ *   <tr><td>{@link #SERVER_HIDDEN_CLASSES}, {@link #SERVER_PROTECTED_CLASSES}</td><td>the patterns of the front's
+ *   server ({@code jetty.server.addHiddenClasses}), which go on the worker's server</td></tr>
  * </table>
  * <p>The configurations are Jetty's: {@link WebAppContext} finds them with the {@code ServiceLoader} on the
  * worker's class path, which holds the front's jars, so a base with {@code ee10-annotations} or
@@ -74,6 +76,10 @@ public final class WebAppDeployment
         Deployable.CONFIGURATION_CLASSES,
         Deployable.SCI_EXCLUSION_PATTERN,
         Deployable.SCI_ORDER);
+    /** The hidden classes of the front's server ({@code jetty.server.addHiddenClasses}), for the worker's server. */
+    public static final String SERVER_HIDDEN_CLASSES = "server:" + WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE;
+    /** The protected classes of the front's server ({@code jetty.server.addProtectedClasses}), for the worker's server. */
+    public static final String SERVER_PROTECTED_CLASSES = "server:" + WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE;
     private static final Set<String> BOOLEAN_SETTINGS = Set.of(Deployable.EXTRACT_WARS, Deployable.PARENT_LOADER_PRIORITY);
 
     private WebAppDeployment()
@@ -119,38 +125,35 @@ public final class WebAppDeployment
             if (Files.isRegularFile(descriptor))
                 settings.put(Deployable.DEFAULTS_DESCRIPTOR, descriptor.toString());
         }
-        putPatterns(settings, WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE,
-            server == null ? null : server.getAttribute(WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE),
-            deploy.getAttribute(WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE));
-        putPatterns(settings, WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE,
-            server == null ? null : server.getAttribute(WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE),
-            deploy.getAttribute(WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE));
+        Attributes serverAttributes = server != null ? server : Attributes.NULL;
+        putPatterns(settings, WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE, deploy.getAttribute(WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE));
+        putPatterns(settings, WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE, deploy.getAttribute(WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE));
+        putPatterns(settings, SERVER_HIDDEN_CLASSES, serverAttributes.getAttribute(WebAppClassLoading.HIDDEN_CLASSES_ATTRIBUTE));
+        putPatterns(settings, SERVER_PROTECTED_CLASSES, serverAttributes.getAttribute(WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE));
         return settings;
     }
 
-    private static void putPatterns(Map<String, String> settings, String name, Object... values)
+    private static void putPatterns(Map<String, String> settings, String name, Object value)
     {
         Set<String> patterns = new LinkedHashSet<>();
-        for (Object value : values)
-        {
-            if (value instanceof ClassMatcher matcher)
-                patterns.addAll(Arrays.asList(matcher.getPatterns()));
-            else if (value instanceof String[] array)
-                patterns.addAll(Arrays.asList(array));
-        }
+        if (value instanceof ClassMatcher matcher)
+            patterns.addAll(Arrays.asList(matcher.getPatterns()));
+        else if (value instanceof String[] array)
+            patterns.addAll(Arrays.asList(array));
         if (!patterns.isEmpty())
             settings.put(name, String.join(",", patterns));
     }
 
     /**
      * <p>The worker's side: puts the settings on the worker's {@code ee10} environment, with the types
-     * {@code ee10-deploy} gives them.</p>
+     * {@code ee10-deploy} gives them, and the server's class-loading patterns on the worker's server.</p>
      *
+     * @param server the worker's server
      * @param environment the worker's {@code ee10} environment
      * @param settings the settings from {@link #settingsOf(Environment, Attributes, String)}
      * @throws IllegalArgumentException naming an unknown setting or a bad value
      */
-    public static void configure(Environment environment, Map<String, String> settings)
+    public static void configure(Server server, Environment environment, Map<String, String> settings)
     {
         environment.setAttribute(DEFAULT_CONTEXT_HANDLER_CLASS_ATTRIBUTE, WebAppContext.class.getName());
         settings.forEach((name, value) ->
@@ -169,6 +172,10 @@ public final class WebAppDeployment
                 WebAppClassLoading.addHiddenClasses(environment, value.split(","));
             else if (WebAppClassLoading.PROTECTED_CLASSES_ATTRIBUTE.equals(name))
                 WebAppClassLoading.addProtectedClasses(environment, value.split(","));
+            else if (SERVER_HIDDEN_CLASSES.equals(name))
+                WebAppClassLoading.addHiddenClasses(server, value.split(","));
+            else if (SERVER_PROTECTED_CLASSES.equals(name))
+                WebAppClassLoading.addProtectedClasses(server, value.split(","));
             else
                 throw new IllegalArgumentException("unknown deploy setting: " + name);
         });
@@ -182,7 +189,7 @@ public final class WebAppDeployment
      * {@code /}, as a {@code root.war} is.</p>
      *
      * @param app the WAR or the directory
-     * @param environment the worker's {@code ee10} environment, configured with {@link #configure(Environment, Map)}
+     * @param environment the worker's {@code ee10} environment, configured with {@link #configure(Server, Environment, Map)}
      * @return the context, not started
      */
     public static WebAppContext newWebApp(Path app, Environment environment) throws IOException
@@ -195,7 +202,9 @@ public final class WebAppDeployment
         Attributes attributes = new Attributes.Layer(environment, appAttributes);
 
         WebAppContext webApp = new WebAppContext();
-        webApp.setDisplayName(FileID.getBasename(main));
+        // As the deployer: a context at / already answers "ROOT".
+        if (webApp.getDisplayName() == null)
+            webApp.setDisplayName(FileID.getBasename(main));
         attributes.setAttribute(Deployable.DEFAULT_CONTEXT_PATH, "/");
         Resource resource = ResourceFactory.of(webApp).newResource(main);
         if (Resources.isDirectory(resource))

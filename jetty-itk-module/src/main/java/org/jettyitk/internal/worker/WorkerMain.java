@@ -252,7 +252,7 @@ public final class WorkerMain
         QueuedThreadPool threads = new QueuedThreadPool(MAX_THREADS);
         threads.setName("itk-worker");
         Server server = new Server(threads);
-        Handler app = AppDeployer.newHandler(appLocation, handlerClass, deploySettings);
+        Handler app = AppDeployer.newHandler(server, appLocation, handlerClass, deploySettings);
         server.setHandler(app);
         server.setStopTimeout(5000);
         return server;
