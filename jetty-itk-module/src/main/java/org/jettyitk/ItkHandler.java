@@ -45,6 +45,7 @@ import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.worker.ProcessLimits;
+import org.jettyitk.internal.worker.WebAppDeployment;
 import org.jettyitk.internal.worker.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -579,7 +580,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask(),
             new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
             virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
-            virtualHost.getEnvironment());
+            virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()));
         WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout, budget);
         pool.setMaxWorkers(orDefault(virtualHost.getMaxWorkers(), maxWorkersPerVirtualHost));
         pool.setMaxRequests(orDefault(virtualHost.getMaxRequests(), maxRequestsPerVirtualHost));

@@ -134,6 +134,8 @@ public class DistributionIT
         String bob = clients.get(url("bob.itk.test", "/")).getContentAsString();
         assertTrue(bob.contains("Uid:\t43002\t43002\t43002\t43002"), bob);
         Path bobSecret = bobWar.resolveSibling("secret.txt");
+        // Without ?read the page tries each tenant's secret.txt, found beside its WAR.
+        assertTrue(alice.contains("read " + aliceWar.resolveSibling("secret.txt") + ": READABLE (alice's secret)\nread " + bobSecret + ": denied\n"), alice);
         assertTrue(clients.get(url("alice.itk.test", "/?read=" + bobSecret)).getContentAsString().contains("read " + bobSecret + ": denied"));
         assertTrue(clients.get(url("bob.itk.test", "/?read=" + bobSecret)).getContentAsString().contains("READABLE (bob's secret)"));
         // Hosts no vhost names go on to the server's contexts.

@@ -10,10 +10,13 @@ import java.nio.file.Path;
 import java.nio.file.attribute.BasicFileAttributes;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.stream.Stream;
 
 import org.eclipse.jetty.ee10.webapp.WebAppContext;
+import org.eclipse.jetty.server.Deployable;
 import org.eclipse.jetty.server.Handler;
+import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.handler.ResourceHandler;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 
@@ -23,7 +26,8 @@ import org.eclipse.jetty.util.resource.ResourceFactory;
  * <table>
  *   <caption>What is deployed</caption>
  *   <tr><th>app</th><th>handler class</th><th>deployed as</th></tr>
- *   <tr><td>{@code *.war} or a directory with {@code WEB-INF}</td><td>none</td><td>an ee10 {@link WebAppContext} at {@code /}</td></tr>
+ *   <tr><td>{@code *.war} or a directory with {@code WEB-INF}</td><td>none</td><td>an ee10 {@link WebAppContext} at {@code /}, deployed as
+ *   Jetty's {@code ee10-deploy} deploys one ({@link WebAppDeployment})</td></tr>
  *   <tr><td>any other directory</td><td>none</td><td>a {@link ResourceHandler} serving its files</td></tr>
  *   <tr><td>a directory or a jar</td><td>a class name</td><td>that {@link Handler}, loaded from {@code app}
  *   ({@code classes/}, {@code lib/*.jar}, or the jar itself)</td></tr>
@@ -35,7 +39,15 @@ public final class AppDeployer
     {
     }
 
-    public static Handler newHandler(String app, String handlerClass) throws Exception
+    /**
+     * @param server the worker's server
+     * @param app the vhost's app
+     * @param handlerClass the vhost's handler class, or null
+     * @param deploySettings the base's deploy settings for a webapp, by {@link Deployable} attribute name
+     * ({@link WebAppDeployment#settingsOf})
+     * @return the handler, not started
+     */
+    public static Handler newHandler(Server server, String app, String handlerClass, Map<String, String> deploySettings) throws Exception
     {
         Path path = Path.of(app).toAbsolutePath().normalize();
         try
@@ -56,7 +68,7 @@ public final class AppDeployer
         if (handlerClass != null)
             return newCustomHandler(path, handlerClass);
         if (isWebApp(path))
-            return newWebApp(path);
+            return newWebApp(server, path, deploySettings);
         if (Files.isDirectory(path))
             return newStaticHandler(path);
         throw new IOException("app is neither a directory nor a .war: " + path);
@@ -67,15 +79,10 @@ public final class AppDeployer
         return path.getFileName().toString().endsWith(".war") || Files.isDirectory(path.resolve("WEB-INF"));
     }
 
-    private static Handler newWebApp(Path path)
+    private static Handler newWebApp(Server server, Path path, Map<String, String> deploySettings) throws IOException
     {
-        WebAppContext webApp = new WebAppContext();
-        webApp.setContextPath("/");
-        webApp.setWar(path.toString());
-        webApp.setParentLoaderPriority(false);
-        // A webapp that cannot start must fail the worker, so the front reports it instead of serving 503s.
-        webApp.setThrowUnavailableOnStartupException(true);
-        return webApp;
+        WebAppDeployment.configure(server, WebAppDeployment.environment(), deploySettings);
+        return WebAppDeployment.newWebApp(path, WebAppDeployment.environment());
     }
 
     private static Handler newStaticHandler(Path path)

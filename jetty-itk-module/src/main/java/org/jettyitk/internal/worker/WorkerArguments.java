@@ -2,6 +2,8 @@ package org.jettyitk.internal.worker;
 
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -15,6 +17,7 @@ import org.jettyitk.internal.posix.Identity;
  *   --vhost alice --user alice --uid 41001 --gid 41001 --groups 41001,41005
  *   --app /srv/alice/site.war [--handler-class com.example.Hello] --umask 027
  *   [--nice 5] [--rlimit-nofile 4096] [--rlimit-nproc 256] [--rlimit-as N] [--rlimit-core 0]
+ *   [--deploy jetty.deploy.containerScanJarPattern=.*jstl.*\.jar$ ...]
  * </pre>
  *
  * @param vhost the name of the vhost, for logs
@@ -25,20 +28,30 @@ import org.jettyitk.internal.posix.Identity;
  * @param limits the process limits, applied before the privilege drop is proven
  * @param jvmOptions the worker's JVM options, or null for the launcher's
  * @param environment variables added to the worker's clean environment
+ * @param deploySettings the base's settings for deploying a webapp, the same for every vhost (see {@link WebAppDeployment})
  */
 public record WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
-                              ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment)
+                              ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment,
+                              Map<String, String> deploySettings)
 {
     public WorkerArguments
     {
         limits = limits != null ? limits : ProcessLimits.NONE;
         jvmOptions = jvmOptions != null ? List.copyOf(jvmOptions) : null;
         environment = environment != null ? Map.copyOf(environment) : Map.of();
+        // Ordered, so that the command line is the same from one spawn to the next.
+        deploySettings = deploySettings != null ? Collections.unmodifiableMap(new LinkedHashMap<>(deploySettings)) : Map.of();
+    }
+
+    public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
+                           ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment)
+    {
+        this(vhost, identity, app, handlerClass, umask, limits, jvmOptions, environment, Map.of());
     }
 
     public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask)
     {
-        this(vhost, identity, app, handlerClass, umask, ProcessLimits.NONE, null, Map.of());
+        this(vhost, identity, app, handlerClass, umask, ProcessLimits.NONE, null, Map.of(), Map.of());
     }
 
     public List<String> toArguments()
@@ -54,6 +67,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
         if (handlerClass != null)
             args.addAll(List.of("--handler-class", handlerClass));
         limits.addArguments(args);
+        deploySettings.forEach((name, value) -> args.addAll(List.of("--deploy", name + "=" + value)));
         return args;
     }
 
@@ -78,6 +92,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
         int[] groups = null;
         int umask = 027;
         ProcessLimits limits = ProcessLimits.NONE;
+        Map<String, String> deploySettings = new LinkedHashMap<>();
         for (int i = 0; i < args.length; i += 2)
         {
             if (i + 1 >= args.length)
@@ -93,11 +108,18 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
                 case "--app" -> app = value;
                 case "--handler-class" -> handlerClass = value;
                 case "--umask" -> umask = Integer.parseInt(value, 8);
+                case "--deploy" ->
+                {
+                    int equals = value.indexOf('=');
+                    if (equals <= 0)
+                        throw new IllegalArgumentException("--deploy takes name=value: " + value);
+                    deploySettings.put(value.substring(0, equals), value.substring(equals + 1));
+                }
                 default -> limits = limits.with(args[i], value);
             }
         }
         if (vhost == null || user == null || uid == null || gid == null || groups == null || app == null)
             throw new IllegalArgumentException("required: --vhost --user --uid --gid --groups --app; got " + Arrays.toString(args));
-        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask, limits, null, Map.of());
+        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask, limits, null, Map.of(), deploySettings);
     }
 }

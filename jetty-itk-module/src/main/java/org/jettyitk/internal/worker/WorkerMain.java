@@ -10,6 +10,7 @@ import java.io.PrintStream;
 import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Map;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
@@ -139,7 +140,7 @@ public final class WorkerMain
         PipeConnector connector;
         try
         {
-            server = newServer(arguments.app(), arguments.handlerClass());
+            server = newServer(arguments.app(), arguments.handlerClass(), arguments.deploySettings());
             connector = newConnector(server, protocolIn, protocolOut);
             connector.setDirectOutput(protocolOut.getChannel(), protocolRoom);
             server.addConnector(connector);
@@ -255,12 +256,12 @@ public final class WorkerMain
         };
     }
 
-    static Server newServer(String appLocation, String handlerClass) throws Exception
+    static Server newServer(String appLocation, String handlerClass, Map<String, String> deploySettings) throws Exception
     {
         QueuedThreadPool threads = new QueuedThreadPool(MAX_THREADS);
         threads.setName("itk-worker");
         Server server = new Server(threads);
-        Handler app = AppDeployer.newHandler(appLocation, handlerClass);
+        Handler app = AppDeployer.newHandler(server, appLocation, handlerClass, deploySettings);
         server.setHandler(app);
         server.setStopTimeout(5000);
         return server;

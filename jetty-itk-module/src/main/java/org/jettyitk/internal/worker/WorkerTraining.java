@@ -76,7 +76,7 @@ public final class WorkerTraining
         PipedInputStream frontInput = new PipedInputStream(PIPE_BUFFER);
         PipedOutputStream workerOutput = new PipedOutputStream(frontInput);
 
-        Server server = WorkerMain.newServer(app.toString(), null);
+        Server server = WorkerMain.newServer(app.toString(), null, WebAppDeployment.settingsOf(null, null, null));
         PipeConnector connector = WorkerMain.newConnector(server, workerInput, workerOutput);
         server.addConnector(connector);
         server.setStopTimeout(0);

@@ -84,6 +84,8 @@ public class EmbeddedExampleTest
         String alice = get("alice.localhost");
         assertTrue(alice.startsWith("HTTP/1.1 200 "), alice);
         assertTrue(alice.contains("Uid:\t42001\t42001\t42001\t42001"), alice);
+        // The page finds the tenants' directories beside its WAR (not in the worker's temporary directory) and says none holds a secret.
+        assertTrue(alice.contains("secrets: no tenant's secret.txt in " + base.toRealPath() + " "), alice);
         String bob = get("bob.localhost");
         assertTrue(bob.contains("Uid:\t42002\t42002\t42002\t42002"), bob);
         String application = get("127.0.0.1");

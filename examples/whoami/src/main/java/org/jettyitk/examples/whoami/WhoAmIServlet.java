@@ -5,7 +5,10 @@ import java.io.PrintWriter;
 import java.nio.file.AccessDeniedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 
 import jakarta.servlet.http.HttpServlet;
@@ -16,12 +19,19 @@ import jakarta.servlet.http.HttpServletResponse;
  * <p>Shows what the code of this tenant runs as: the {@code Uid:}, {@code Gid:} and {@code Groups:} lines of
  * {@code /proc/self/status}, the connection as the servlet API reports it, and whether this tenant can read each
  * tenant's {@code secret.txt}.</p>
- * <p>It expects the layout of the jetty-itk demo: {@code <base>/<tenant>/www} is this webapp and
- * {@code <base>/<tenant>/secret.txt} a file only that tenant may read; with {@code ?read=/some/path} it tries
- * that path instead.</p>
+ * <p>It looks for the layout of the jetty-itk examples: this webapp (a WAR or a directory) in
+ * {@code <base>/<tenant>/}, and maybe a {@code <base>/<tenant>/secret.txt} only that tenant may read; it tries
+ * each tenant's {@code secret.txt} that exists, or whose existence this tenant may not even see. With
+ * {@code ?read=/some/path} it tries that path instead.</p>
  */
 public class WhoAmIServlet extends HttpServlet
 {
+    /**
+     * Where Jetty's deployer (and a jetty-itk worker, which deploys as it does) says the deployed WAR or
+     * directory is: the WAR itself, where {@code getRealPath("/")} is the directory it was extracted to.
+     */
+    private static final String DEPLOYED_PATH = "jetty.deploy.paths.main";
+
     @Override
     protected void doGet(HttpServletRequest request, HttpServletResponse response) throws IOException
     {
@@ -36,26 +46,45 @@ public class WhoAmIServlet extends HttpServlet
                 out.println(line);
         }
         String read = request.getParameter("read");
-        for (Path path : read != null ? List.of(Path.of(read)) : secrets())
+        if (read != null)
+        {
+            Path path = Path.of(read);
+            out.printf("read %s: %s%n", path, tryRead(path));
+            return;
+        }
+        Path base = tenantsDirectory();
+        List<Path> secrets = base == null ? List.of() : secrets(base);
+        if (secrets.isEmpty())
+            out.printf("secrets: no tenant's secret.txt in %s (write one beside a tenant's app to see who may read it)%n", base);
+        for (Path path : secrets)
         {
             out.printf("read %s: %s%n", path, tryRead(path));
         }
     }
 
-    private List<Path> secrets() throws IOException
+    /**
+     * @return the directory of the tenants' directories: the parent of the directory holding this webapp, or null
+     */
+    private Path tenantsDirectory() throws IOException
     {
-        String root = getServletContext().getRealPath("/");
-        if (root == null)
-            return List.of();
-        Path tenant = Path.of(root).toRealPath().getParent();
-        Path base = tenant.getParent();
-        List<Path> secrets = new java.util.ArrayList<>();
-        try (DirectoryStream<Path> tenants = Files.newDirectoryStream(base))
+        Object deployed = getServletContext().getAttribute(DEPLOYED_PATH);
+        String app = deployed != null ? deployed.toString() : getServletContext().getRealPath("/");
+        if (app == null)
+            return null;
+        Path tenant = Path.of(app).toRealPath().getParent();
+        return tenant == null ? null : tenant.getParent();
+    }
+
+    private static List<Path> secrets(Path base) throws IOException
+    {
+        List<Path> secrets = new ArrayList<>();
+        try (DirectoryStream<Path> tenants = Files.newDirectoryStream(base, Files::isDirectory))
         {
             for (Path dir : tenants)
             {
                 Path secret = dir.resolve("secret.txt");
-                if (Files.exists(secret, java.nio.file.LinkOption.NOFOLLOW_LINKS) || Files.isDirectory(dir))
+                // Neither exists nor surely absent: this tenant may not look, which is worth showing.
+                if (Files.exists(secret, LinkOption.NOFOLLOW_LINKS) || !Files.notExists(secret, LinkOption.NOFOLLOW_LINKS))
                     secrets.add(secret);
             }
         }
@@ -76,6 +105,10 @@ public class WhoAmIServlet extends HttpServlet
         catch (AccessDeniedException x)
         {
             return "denied";
+        }
+        catch (NoSuchFileException x)
+        {
+            return "no such file";
         }
         catch (IOException x)
         {
