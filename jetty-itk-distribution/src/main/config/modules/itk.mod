@@ -106,6 +106,14 @@ etc/jetty-itk.xml
 ## Most worker processes of all vhosts at once (0: no cap).
 # jetty.itk.maxWorkers=500
 
-## Path of a JSON status page (vhosts, workers), answered only for hosts no vhost serves, such as 127.0.0.1.
+## Path of a JSON status page (vhosts, users, uids, workers' pids), answered only for hosts no vhost serves,
+## such as 127.0.0.1, and only to the clients of jetty.itk.statusAllow.
 # jetty.itk.statusPath=
+
+## Who may read the status page, judged by the address of the client's connection (never by Host,
+## Forwarded or X-Forwarded-For): comma-separated numeric addresses, CIDR ranges (10.0.0.0/8) and
+## ranges (192.0.2.1-192.0.2.9), and "unix" for the clients of unix-domain connectors; empty: nobody.
+## Loopback includes every local user, tenants' processes too: to keep the page from tenants, leave it
+## unset, or serve it on a unix-domain connector whose socket only root may open, with only "unix" here.
+# jetty.itk.statusAllow=127.0.0.0/8,::1
 # end::documentation[]
