@@ -113,7 +113,8 @@ etc/jetty-itk.xml
 ## Who may read the status page, judged by the address of the client's connection (never by Host,
 ## Forwarded or X-Forwarded-For): comma-separated numeric addresses, CIDR ranges (10.0.0.0/8) and
 ## ranges (192.0.2.1-192.0.2.9), and "unix" for the clients of unix-domain connectors; empty: nobody.
-## Loopback includes every local user, tenants' processes too: to keep the page from tenants, leave it
-## unset, or serve it on a unix-domain connector whose socket only root may open, with only "unix" here.
+## A client on this machine is also judged by who owns its socket: a process running as a vhost's uid
+## never reads the page, over loopback or otherwise; other local users do. Unix-domain clients are whoever
+## the socket file's mode lets in.
 # jetty.itk.statusAllow=127.0.0.0/8,::1
 # end::documentation[]

@@ -479,8 +479,9 @@ public class ItkHandler extends Handler.Wrapper
 
     /**
      * <p>Sets who may read the status page, judged by the address of the client's connection (never by
-     * {@code Host}, {@code Forwarded} or {@code X-Forwarded-For}). A client not admitted is answered as if there were
-     * no status page.</p>
+     * {@code Host}, {@code Forwarded} or {@code X-Forwarded-For}) and, for a client on this machine, by the owner of
+     * its socket: a vhost's uid never reads it. A client not admitted is answered as if there were no status
+     * page.</p>
      *
      * @param allow comma-separated numeric addresses ({@code ::1}), CIDR ranges ({@code 127.0.0.0/8}), ranges
      * ({@code 192.0.2.1-192.0.2.9}) and {@code unix} for the clients of unix-domain connectors; empty admits
@@ -787,7 +788,7 @@ public class ItkHandler extends Handler.Wrapper
         WorkerPool pool = matched != null ? matched : routes.defaultPool();
         if (pool == null)
         {
-            if (statusPath != null && statusPath.equals(request.getHttpURI().getPath()) && statusAccess.isAllowed(request))
+            if (statusPath != null && statusPath.equals(request.getHttpURI().getPath()) && statusAccess.isAllowed(request, this::isTenantUid))
             {
                 ItkStatus.write(this, response, callback);
                 return true;
@@ -827,6 +828,14 @@ public class ItkHandler extends Handler.Wrapper
                 onUnavailable(pool, request, response, exit, failure);
         });
         return true;
+    }
+
+    /**
+     * @return whether a vhost runs as this uid: its processes never read the status page
+     */
+    private boolean isTenantUid(int uid)
+    {
+        return getWorkerPools().stream().anyMatch(pool -> pool.getIdentity().uid() == uid);
     }
 
     private void onUnavailable(WorkerPool pool, Request request, Response response, Callback callback, Throwable failure)

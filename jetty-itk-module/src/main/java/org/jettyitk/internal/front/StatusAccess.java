@@ -1,10 +1,16 @@
 package org.jettyitk.internal.front;
 
+import java.io.IOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
 import java.net.SocketAddress;
+import java.net.SocketException;
 import java.net.UnixDomainSocketAddress;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.OptionalInt;
+import java.util.function.IntPredicate;
 import java.util.regex.Pattern;
 
 import org.eclipse.jetty.io.Connection;
@@ -12,6 +18,9 @@ import org.eclipse.jetty.io.EndPoint;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.util.InetAddressSet;
 import org.jettyitk.internal.pipe.ConnectionFacts;
+import org.jettyitk.internal.posix.SocketOwners;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * <p>Who may read the status page: the clients whose connection comes from one of a list of addresses, CIDR
@@ -23,11 +32,16 @@ import org.jettyitk.internal.pipe.ConnectionFacts;
  * {@code ForwardedRequestCustomizer} turns into the request's remote address. A PROXY protocol connector
  * ({@code proxy-protocol} module) gives its end points the address the proxy reported: that proxy is trusted
  * by whoever enabled it.</p>
+ * <p>A client on this machine (loopback, or one of its addresses) is also judged by who owns its socket
+ * ({@link SocketOwners}): a tenant's process, or a socket the kernel no longer lists, never reads the page, since
+ * loopback is open to every local user. The clients of a unix-domain connector are whoever the socket file's
+ * mode lets in.</p>
  * <p>Entries are numeric: a host name would be resolved once, at configuration time, and is refused instead,
  * as are the short forms {@code InetAddress} accepts ({@code 127.1}).</p>
  */
 public final class StatusAccess
 {
+    private static final Logger LOG = LoggerFactory.getLogger(StatusAccess.class);
     /** The default: loopback clients only. */
     public static final String LOOPBACK = "127.0.0.0/8,::1";
     /** The entry that admits the clients of unix-domain connectors. */
@@ -100,16 +114,48 @@ public final class StatusAccess
     }
 
     /**
-     * @return whether the connection the request came on is from an admitted client
+     * @param request the request for the status page
+     * @param isTenant whether a uid is a tenant's, whose processes never read the page, even from an admitted address
+     * @return whether the connection the request came on is from an admitted client: its address is admitted and,
+     * when it comes from this machine, its socket is live and not a tenant's
      */
-    public boolean isAllowed(Request request)
+    public boolean isAllowed(Request request, IntPredicate isTenant)
     {
-        return isAllowed(connectionRemote(request));
+        Connection connection = request.getConnectionMetaData().getConnection();
+        EndPoint endPoint = connection == null ? null : connection.getEndPoint();
+        if (endPoint == null)
+            return false;
+        SocketAddress remote = endPoint.getRemoteSocketAddress();
+        if (!isAllowed(remote))
+            return false;
+        if (remote instanceof InetSocketAddress client && isThisMachine(client.getAddress()))
+        {
+            // Loopback is every local process, tenants' workers included: ask the kernel whose socket this is.
+            if (!(endPoint.getLocalSocketAddress() instanceof InetSocketAddress server))
+                return false;
+            OptionalInt uid;
+            try
+            {
+                uid = SocketOwners.uidOf(client, server);
+            }
+            catch (IOException | RuntimeException x)
+            {
+                LOG.warn("status page refused to {}: cannot tell who owns its socket", client, x);
+                return false;
+            }
+            if (uid.isEmpty() || isTenant.test(uid.getAsInt()))
+            {
+                if (LOG.isDebugEnabled())
+                    LOG.debug("status page refused to {}: socket of uid {}", client, uid.isEmpty() ? "unknown" : uid.getAsInt());
+                return false;
+            }
+        }
+        return true;
     }
 
     /**
      * @param remote a connection's remote address, or null if unknown
-     * @return whether it is admitted
+     * @return whether the address is admitted
      */
     public boolean isAllowed(SocketAddress remote)
     {
@@ -120,14 +166,19 @@ public final class StatusAccess
         return false;
     }
 
-    /**
-     * @return the remote address of the connection's end point, whatever a customizer made of the request's
-     */
-    private static SocketAddress connectionRemote(Request request)
+    private static boolean isThisMachine(InetAddress address)
     {
-        Connection connection = request.getConnectionMetaData().getConnection();
-        EndPoint endPoint = connection == null ? null : connection.getEndPoint();
-        return endPoint == null ? null : endPoint.getRemoteSocketAddress();
+        if (address.isLoopbackAddress() || address.isAnyLocalAddress())
+            return true;
+        try
+        {
+            return NetworkInterface.getByInetAddress(address) != null;
+        }
+        catch (SocketException x)
+        {
+            // Cannot tell: count it as local, so that its socket's owner is checked.
+            return true;
+        }
     }
 
     /**
