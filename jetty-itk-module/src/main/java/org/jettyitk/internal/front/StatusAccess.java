@@ -25,8 +25,8 @@ import org.slf4j.LoggerFactory;
 /**
  * <p>Who may read the status page: the clients whose connection comes from one of a list of addresses, CIDR
  * ranges or address ranges (Jetty's {@link InetAddressSet} patterns, such as {@code 127.0.0.0/8}, {@code ::1},
- * {@code 192.0.2.10-192.0.2.20}, without Jetty's legacy ranges), plus, with the word {@value #UNIX}, the clients of unix-domain connectors.
- * The default, {@value #LOOPBACK}, admits loopback clients only.</p>
+ * {@code 192.0.2.10-192.0.2.20}, without Jetty's legacy ranges), plus, with the word {@value #UNIX}, the
+ * clients of unix-domain connectors. The default, {@value #LOOPBACK}, admits loopback clients only.</p>
  * <p>A client is judged by the remote address of its connection's {@link EndPoint}, never by what a request
  * says: neither {@code Host} nor {@code Forwarded} / {@code X-Forwarded-For}, which Jetty's
  * {@code ForwardedRequestCustomizer} turns into the request's remote address. A PROXY protocol connector
