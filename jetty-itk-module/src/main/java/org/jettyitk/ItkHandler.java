@@ -10,7 +10,9 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.CompletionException;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 
 import org.eclipse.jetty.http.HttpHeader;
@@ -120,6 +122,8 @@ public class ItkHandler extends Handler.Wrapper
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private String statusPath;
     private volatile StatusAccess statusAccess = new StatusAccess(StatusAccess.LOOPBACK);
+    /** Every uid a vhost has run as since this handler was made: their processes may outlive the vhost. */
+    private final Set<Integer> tenantUids = ConcurrentHashMap.newKeySet();
     private WorkerBudget budget;
     private WorkerLauncher launcher;
     private WorkerLauncher activeLauncher;
@@ -555,6 +559,7 @@ public class ItkHandler extends Handler.Wrapper
 
     private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
     {
+        tenantUids.add(identity.uid());
         Path home;
         try
         {
@@ -831,11 +836,11 @@ public class ItkHandler extends Handler.Wrapper
     }
 
     /**
-     * @return whether a vhost runs as this uid: its processes never read the status page
+     * @return whether a vhost runs or ran as this uid: its processes never read the status page
      */
     private boolean isTenantUid(int uid)
     {
-        return getWorkerPools().stream().anyMatch(pool -> pool.getIdentity().uid() == uid);
+        return tenantUids.contains(uid);
     }
 
     private void onUnavailable(WorkerPool pool, Request request, Response response, Callback callback, Throwable failure)

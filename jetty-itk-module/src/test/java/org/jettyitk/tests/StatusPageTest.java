@@ -18,6 +18,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.jettyitk.tests.ItkTestServer.ALICE;
 import static org.jettyitk.tests.ItkTestServer.BOB;
+import static org.jettyitk.tests.ItkTestServer.CAROL;
 import static org.jettyitk.tests.ItkTestServer.lines;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -129,6 +130,19 @@ public class StatusPageTest
         assertTrue(bob.startsWith("HTTP/1.1 404 "), bob);
         String other = rawStatusAs(OTHER_LOCAL_USER);
         assertTrue(other.startsWith("HTTP/1.1 200 ") && other.contains("\"name\":\"alice\""), other);
+    }
+
+    /**
+     * A tenant's processes may outlive its vhost (a daemon it forked): its uid stays refused once the vhost is gone.
+     */
+    @Test
+    public void testRemovedTenantsProcessGetsNoStatusPage() throws Exception
+    {
+        VirtualHost carol = front.addTestApp("carol", CAROL);
+        assertTrue(front.itk.removeVirtualHost(carol));
+
+        String response = rawStatusAs(CAROL);
+        assertTrue(response.startsWith("HTTP/1.1 404 "), response);
     }
 
     /**
