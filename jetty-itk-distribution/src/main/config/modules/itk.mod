@@ -103,6 +103,15 @@ etc/jetty-itk.xml
 ## Most worker processes of all vhosts at once (0: no cap).
 # jetty.itk.maxWorkers=500
 
-## Path of a JSON status page (vhosts, workers), answered only for hosts no vhost serves, such as 127.0.0.1.
+## Path of a JSON status page (vhosts, users, uids, workers' pids), answered only for hosts no vhost serves,
+## such as 127.0.0.1, and only to the clients of jetty.itk.statusAllow.
 # jetty.itk.statusPath=
+
+## Who may read the status page, judged by the address of the client's connection (never by Host,
+## Forwarded or X-Forwarded-For): comma-separated numeric addresses, CIDR ranges (10.0.0.0/8) and
+## ranges (192.0.2.1-192.0.2.9), and "unix" for the clients of unix-domain connectors; empty: nobody.
+## A client on this machine is also judged by who owns its socket: a process running as a vhost's uid
+## never reads the page, over loopback or otherwise; other local users do. Unix-domain clients are whoever
+## the socket file's mode lets in.
+# jetty.itk.statusAllow=127.0.0.0/8,::1
 # end::documentation[]

@@ -37,6 +37,7 @@ import org.jettyitk.internal.front.PoolBusyException;
 import org.jettyitk.internal.front.TenantLog;
 import org.jettyitk.internal.front.WorkerBudget;
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.front.StatusAccess;
 import org.jettyitk.internal.front.WorkerClassArchive;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerLauncher;
@@ -129,6 +130,9 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private long drainTimeoutMillis = WorkerPool.DEFAULT_DRAIN_TIMEOUT.toMillis();
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private String statusPath;
+    private volatile StatusAccess statusAccess = new StatusAccess(StatusAccess.LOOPBACK);
+    /** Every uid a vhost has run as since this handler was made: their processes may outlive the vhost. */
+    private final Set<Integer> tenantUids = ConcurrentHashMap.newKeySet();
     private WorkerBudget budget;
     private WorkerLauncher launcher;
     private WorkerLauncher activeLauncher;
@@ -483,7 +487,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         this.maxWorkers = (int)nonNegative("maxWorkers", maxWorkers);
     }
 
-    @ManagedAttribute("Path of the JSON status page, answered for hosts no vhost serves; null for none")
+    @ManagedAttribute("Path of the JSON status page, answered for hosts no vhost serves, to the statusAllow clients; null for none")
     public String getStatusPath()
     {
         return statusPath;
@@ -491,13 +495,36 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
 
     /**
      * @param path a path such as {@code /itk-status}; the page answers only requests for a host that no vhost
-     * serves (such as {@code 127.0.0.1}), so tenants' visitors never see it; null disables it
+     * serves (such as {@code 127.0.0.1}), so tenants' visitors never see it, and only to the clients
+     * {@link #setStatusAllow(String) statusAllow} admits; null disables it
      */
     public void setStatusPath(String path)
     {
         if (path != null && !path.startsWith("/"))
             throw new IllegalArgumentException("status path must start with /: " + path);
         this.statusPath = path;
+    }
+
+    @ManagedAttribute("Clients that may read the status page: addresses, CIDR or a-b ranges, 'unix', comma-separated")
+    public String getStatusAllow()
+    {
+        return statusAccess.getPatterns();
+    }
+
+    /**
+     * <p>Sets who may read the status page, judged by the address of the client's connection (never by
+     * {@code Host}, {@code Forwarded} or {@code X-Forwarded-For}) and, for a client on this machine, by the owner of
+     * its socket: a vhost's uid never reads it. A client not admitted is answered as if there were no status
+     * page.</p>
+     *
+     * @param allow comma-separated numeric addresses ({@code ::1}), CIDR ranges ({@code 127.0.0.0/8}), ranges
+     * ({@code 192.0.2.1-192.0.2.9}) and {@code unix} for the clients of unix-domain connectors; empty admits
+     * nobody; null restores the default, {@value StatusAccess#LOOPBACK}, loopback clients only
+     * @throws IllegalArgumentException naming an entry that is none of these
+     */
+    public void setStatusAllow(String allow)
+    {
+        this.statusAccess = new StatusAccess(allow == null ? StatusAccess.LOOPBACK : allow);
     }
 
     private static long nonNegative(String name, long value)
@@ -564,6 +591,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
 
     private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
     {
+        tenantUids.add(identity.uid());
         // Said when the vhost is loaded, not only by a worker that fails later; it still loads: the app may come.
         String appProblem = AppCheck.problem(virtualHost.getApp(), identity);
         if (appProblem != null)
@@ -841,7 +869,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         WorkerPool pool = matched != null ? matched : routes.defaultPool();
         if (pool == null)
         {
-            if (statusPath != null && statusPath.equals(request.getHttpURI().getPath()))
+            if (statusPath != null && statusPath.equals(request.getHttpURI().getPath()) && statusAccess.isAllowed(request, this::isTenantUid))
             {
                 ItkStatus.write(this, response, callback);
                 return true;
@@ -896,6 +924,14 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 onUnavailable(pool, request, response, exit, failure);
         });
         return true;
+    }
+
+    /**
+     * @return whether a vhost runs or ran as this uid: its processes never read the status page
+     */
+    private boolean isTenantUid(int uid)
+    {
+        return tenantUids.contains(uid);
     }
 
     private void onUnavailable(WorkerPool pool, Request request, Response response, Callback callback, Throwable failure)

@@ -101,6 +101,7 @@ public class ItkModuleConfigTest
         settings.put("drainTimeoutMillis", itk.getDrainTimeoutMillis());
         settings.put("maxWorkers", itk.getMaxWorkers());
         settings.put("statusPath", itk.getStatusPath());
+        settings.put("statusAllow", itk.getStatusAllow());
         return settings;
     }
 
@@ -126,6 +127,7 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.drainTimeoutMillis", "2000");
         properties.put("jetty.itk.maxWorkers", "7");
         properties.put("jetty.itk.statusPath", "/itk-status");
+        properties.put("jetty.itk.statusAllow", "192.0.2.0/24,unix");
         properties.put("jetty.itk.directory", "/etc/itk/vhosts");
         properties.put("jetty.itk.scanIntervalSeconds", "5");
         properties.put("jetty.itk.defaultVirtualHost", "alice");
@@ -152,6 +154,7 @@ public class ItkModuleConfigTest
         expected.put("drainTimeoutMillis", 2000L);
         expected.put("maxWorkers", 7);
         expected.put("statusPath", "/itk-status");
+        expected.put("statusAllow", "192.0.2.0/24,unix");
         assertEquals(expected, settings(itk));
         VirtualHostDirectory directory = itk.getBean(VirtualHostDirectory.class);
         assertEquals(Path.of("/etc/itk/vhosts"), directory.getDirectory());

@@ -1,9 +1,12 @@
 package org.jettyitk.tests;
 
+import java.io.File;
+import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.TimeUnit;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.http.HttpHeader;
@@ -15,17 +18,21 @@ import org.junit.jupiter.api.Test;
 
 import static org.jettyitk.tests.ItkTestServer.ALICE;
 import static org.jettyitk.tests.ItkTestServer.BOB;
+import static org.jettyitk.tests.ItkTestServer.CAROL;
 import static org.jettyitk.tests.ItkTestServer.lines;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * <p>The operator sees the pools: the JSON status page, answered only for a host no vhost serves, and
- * {@code Server.dump()}, both listing every vhost with its identity and workers.</p>
+ * {@code Server.dump()}, both listing every vhost with its identity and workers. A tenant's process never reads
+ * the page, even over loopback.</p>
  */
 public class StatusPageTest
 {
     private static final String STATUS_PATH = "/itk-status";
+    /** A local user that no vhost runs as. */
+    private static final int OTHER_LOCAL_USER = 41009;
 
     private static ItkTestServer front;
     private static long alicePid;
@@ -108,6 +115,56 @@ public class StatusPageTest
     public void testOtherPathOnUnservedHostIsNotFound() throws Exception
     {
         assertEquals(404, front.get(front.http1, "127.0.0.1", STATUS_PATH + "/more").getStatus());
+    }
+
+    /**
+     * The attack: tenant code connects to the front over loopback, which statusAllow admits, and asks for the page.
+     * The kernel says the socket is alice's: no page. The same request from a local uid no vhost uses gets it.
+     */
+    @Test
+    public void testTenantProcessOnLoopbackGetsNoStatusPage() throws Exception
+    {
+        String alice = rawStatusAs(ALICE);
+        assertTrue(alice.startsWith("HTTP/1.1 404 "), alice);
+        String bob = rawStatusAs(BOB);
+        assertTrue(bob.startsWith("HTTP/1.1 404 "), bob);
+        String other = rawStatusAs(OTHER_LOCAL_USER);
+        assertTrue(other.startsWith("HTTP/1.1 200 ") && other.contains("\"name\":\"alice\""), other);
+    }
+
+    /**
+     * A tenant's processes may outlive its vhost (a daemon it forked): its uid stays refused once the vhost is gone.
+     */
+    @Test
+    public void testRemovedTenantsProcessGetsNoStatusPage() throws Exception
+    {
+        VirtualHost carol = front.addTestApp("carol", CAROL);
+        assertTrue(front.itk.removeVirtualHost(carol));
+
+        String response = rawStatusAs(CAROL);
+        assertTrue(response.startsWith("HTTP/1.1 404 "), response);
+    }
+
+    /**
+     * @return the raw response to a status request sent over loopback by a shell running as the uid
+     */
+    private static String rawStatusAs(int uid) throws Exception
+    {
+        String script = """
+            exec 3<>/dev/tcp/127.0.0.1/%d
+            printf 'GET %s HTTP/1.1\\r\\nHost: 127.0.0.1\\r\\nConnection: close\\r\\n\\r\\n' >&3
+            cat <&3
+            """.formatted(front.port(), STATUS_PATH);
+        Process shell = new ProcessBuilder("/usr/bin/setpriv", "--reuid=" + uid, "--regid=" + uid, "--clear-groups", "--", "/bin/bash", "-c", script)
+            .directory(new File("/"))
+            .redirectErrorStream(true)
+            .start();
+        shell.getOutputStream().close();
+        byte[] output = shell.getInputStream().readAllBytes();
+        assertTrue(shell.waitFor(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS), "shell as " + uid + " did not end");
+        String response = new String(output, StandardCharsets.ISO_8859_1);
+        assertEquals(0, shell.exitValue(), response);
+        return response;
     }
 
     @Test

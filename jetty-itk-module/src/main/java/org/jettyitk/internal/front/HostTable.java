@@ -1,14 +1,18 @@
 package org.jettyitk.internal.front;
 
 import java.util.HashMap;
-import java.util.Locale;
 import java.util.Map;
+
+import org.eclipse.jetty.util.StringUtil;
 
 /**
  * <p>Maps a request's host to the value configured for it: exact names first, then {@code *.domain}
  * wildcards matching exactly one more label (as Jetty's {@code ContextHandler} virtual hosts).</p>
  * <p>Names are compared case-insensitively with one trailing dot ignored; the caller strips the port.
- * Jetty normalises neither, so {@code ALICE.example.com.} must find {@code alice.example.com}.</p>
+ * Jetty normalises neither, so {@code ALICE.example.com.} must find {@code alice.example.com}. Only ASCII letters
+ * are folded, and a host with a character no configured name may hold (anything but letters, digits,
+ * {@code - . _ :}, an IPv6 literal's brackets aside) matches nothing: Unicode case folding would let
+ * {@code Kate.example.com} spelt with a Kelvin sign (U+212A) reach {@code kate.example.com}.</p>
  *
  * @param <T> the value type
  */
@@ -45,6 +49,8 @@ public class HostTable<T>
         if (host == null || host.isEmpty())
             return null;
         String name = normalize(host);
+        if (!isValid(name))
+            return null;
         T value = exact.get(name);
         if (value != null)
             return value;
@@ -61,7 +67,7 @@ public class HostTable<T>
 
     static String normalize(String host)
     {
-        String name = host.toLowerCase(Locale.ROOT);
+        String name = StringUtil.asciiToLowerCase(host);
         if (name.endsWith("."))
             name = name.substring(0, name.length() - 1);
         // An IPv6 literal comes bracketed in a Host header.
@@ -77,9 +83,23 @@ public class HostTable<T>
         for (int i = 0; i < name.length(); i++)
         {
             char c = name.charAt(i);
-            boolean valid = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == ':';
-            if (!valid)
+            if (!isValid(c))
                 throw new IllegalArgumentException("invalid host name '" + original + "': character '" + c + "'");
         }
+    }
+
+    private static boolean isValid(String name)
+    {
+        for (int i = 0; i < name.length(); i++)
+        {
+            if (!isValid(name.charAt(i)))
+                return false;
+        }
+        return true;
+    }
+
+    private static boolean isValid(char c)
+    {
+        return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' || c == ':';
     }
 }

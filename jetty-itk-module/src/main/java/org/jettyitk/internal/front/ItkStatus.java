@@ -15,6 +15,9 @@ import org.jettyitk.internal.posix.Identity;
 /**
  * <p>The operator's status page, as JSON (php-fpm's {@code pm.status_path}): every vhost with its identity,
  * limits and counters, and every worker with its pid, state, uptime, requests served and in flight.</p>
+ * <p>It names every tenant, so {@code ItkHandler} answers it only for a host no vhost serves and only to the
+ * clients its {@link StatusAccess} admits (loopback by default), judged by the connection's address and, for a
+ * local client, by the owner of its socket: never a tenant's process.</p>
  * <pre>
  * {"workers":{"used":2,"max":500},"vhosts":[{"name":"alice","user":"alice","uid":41001,"gid":41001,
  *   "groups":[41001],"inFlight":0,"maxRequests":1000,"maxWorkers":1,"spawned":1,"crashes":0,"lastFailure":null,"rejected":0,

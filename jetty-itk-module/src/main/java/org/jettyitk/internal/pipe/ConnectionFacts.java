@@ -1,5 +1,6 @@
 package org.jettyitk.internal.pipe;
 
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
@@ -15,9 +16,14 @@ import java.util.regex.Pattern;
  *   v=1;remote=203.0.113.7:51234;local=[2001:db8::1]:443;secure=true;protocol=HTTP/1.1
  * </pre>
  * <p>The front removes every copy a client sent before it sets its own, and the worker trusts nothing
- * else (no {@code Forwarded}, no {@code X-Forwarded-*}). The protocol is the one the client spoke
- * ({@code HTTP/1.1}, {@code HTTP/2.0}), which {@code getProtocol()} must report, not the pipe's HTTP/2. Addresses are numeric literals only, so parsing
- * never resolves a name.</p>
+ * else (no {@code Forwarded}, no {@code X-Forwarded-*}, no trailer). The protocol is the one the client spoke
+ * ({@code HTTP/1.1}, {@code HTTP/2.0}), which {@code getProtocol()} must report, not the pipe's HTTP/2.</p>
+ * <p>Addresses are numeric literals only, so that neither side ever resolves a name: IPv4 as four decimal
+ * numbers (no {@code 127.1}, {@code 2130706433} or leading zeros, which {@link InetAddress#getByName(String)}
+ * would read as {@code 127.0.0.1}), IPv6 in brackets, without a scope. An address that is not one (a unix-domain
+ * socket, or a name or obfuscated identifier that a proxy put in {@code Forwarded}) becomes {@link #UNKNOWN},
+ * {@code 0.0.0.0:0}: never loopback, never any real client, so that no tenant grants it the trust it gives
+ * {@code 127.0.0.1}.</p>
  */
 public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local, boolean secure, String protocol)
 {
@@ -26,22 +32,31 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
     public static final int VERSION = 1;
     /** Longest value accepted: two bracketed IPv6 literals with ports and the keys fit well within it. */
     public static final int MAX_VALUE_LENGTH = 256;
+    /** What stands for an address that is not an IP address: the unspecified address, port 0. */
+    public static final InetSocketAddress UNKNOWN = new InetSocketAddress(ipv4(new byte[4]), 0);
     private static final Pattern PROTOCOL = Pattern.compile("HTTP/[0-9](\\.[0-9])?");
+    private static final String OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
+    private static final Pattern IPV4 = Pattern.compile(OCTET + "\\." + OCTET + "\\." + OCTET + "\\." + OCTET);
+    private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:][0-9A-Fa-f:.]*");
+    private static final Pattern PORT = Pattern.compile("0|[1-9][0-9]{0,4}");
 
     public ConnectionFacts
     {
         if (remote == null || local == null)
             throw new IllegalArgumentException("remote and local addresses are required");
+        if (remote.getAddress() == null || local.getAddress() == null)
+            throw new IllegalArgumentException("unresolved address: " + (remote.getAddress() == null ? remote : local));
         if (protocol == null || !PROTOCOL.matcher(protocol).matches())
             throw new IllegalArgumentException(HEADER + " bad protocol: " + protocol);
     }
 
     /**
-     * @param remote the client's address as the front sees it, or null when not an IP socket
-     * @param local the front's local address, or null when not an IP socket
+     * @param remote the client's address as the front's request reports it (resolved by Jetty's
+     * {@code ForwardedRequestCustomizer} when the server has one), or null when unknown
+     * @param local the front's local address, or null when unknown
      * @param secure whether the client connection is secure
      * @param protocol the protocol the client spoke, such as {@code HTTP/1.1}
-     * @return the facts, with {@code 0.0.0.0:0} standing for an address that is not an IP socket
+     * @return the facts, with {@link #UNKNOWN} for an address that is not an IP address or an IP literal
      */
     public static ConnectionFacts of(SocketAddress remote, SocketAddress local, boolean secure, String protocol)
     {
@@ -50,24 +65,88 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
 
     private static InetSocketAddress inet(SocketAddress address)
     {
-        if (address instanceof InetSocketAddress inet)
+        if (!(address instanceof InetSocketAddress inet))
+            return UNKNOWN;
+        InetAddress ip = inet.getAddress();
+        if (ip == null)
         {
-            if (inet.getAddress() != null)
-                return inet;
             // Jetty's ForwardedRequestCustomizer gives the proxied client unresolved: parse its literal, never resolve.
             String host = inet.getHostString();
             if (host.startsWith("[") && host.endsWith("]"))
                 host = host.substring(1, host.length() - 1);
             try
             {
-                return parseAddress((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + inet.getPort());
+                ip = parseLiteral(host);
             }
             catch (IllegalArgumentException x)
             {
-                // Not a numeric literal (a name or an obfuscated identifier): nothing true can be said of it.
+                // A name, "unknown" or an obfuscated identifier: nothing true can be said of it.
+                return UNKNOWN;
             }
         }
-        return new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
+        else if (ip instanceof Inet6Address ipv6 && ipv6.getScopeId() != 0)
+        {
+            // A scope names an interface of the front, meaningless to the tenant, and is not a literal the worker parses.
+            ip = ipv6(ipv6.getAddress());
+        }
+        return new InetSocketAddress(ip, inet.getPort());
+    }
+
+    /**
+     * @param text an IPv4 address as four decimal numbers, or an IPv6 address (without brackets or scope)
+     * @return the address; no name is ever looked up
+     * @throws IllegalArgumentException if the text is not such a literal
+     */
+    public static InetAddress parseLiteral(String text)
+    {
+        if (IPV4.matcher(text).matches())
+        {
+            String[] octets = text.split("\\.");
+            byte[] bytes = new byte[4];
+            for (int i = 0; i < 4; i++)
+            {
+                bytes[i] = (byte)Integer.parseInt(octets[i]);
+            }
+            return ipv4(bytes);
+        }
+        // Starting with a hex digit or ':' and holding a ':', a text is parsed by InetAddress.getByName() as an
+        // IPv6 literal or refused: it is never looked up as a name.
+        if (text.indexOf(':') >= 0 && IPV6.matcher(text).matches())
+        {
+            try
+            {
+                return InetAddress.getByName(text);
+            }
+            catch (UnknownHostException | IllegalArgumentException x)
+            {
+                throw new IllegalArgumentException("not an IP address: " + text, x);
+            }
+        }
+        throw new IllegalArgumentException("not an IP address: " + text);
+    }
+
+    private static InetAddress ipv4(byte[] bytes)
+    {
+        try
+        {
+            return InetAddress.getByAddress(bytes);
+        }
+        catch (UnknownHostException x)
+        {
+            throw new IllegalArgumentException(x);
+        }
+    }
+
+    private static InetAddress ipv6(byte[] bytes)
+    {
+        try
+        {
+            return Inet6Address.getByAddress(null, bytes, null);
+        }
+        catch (UnknownHostException x)
+        {
+            throw new IllegalArgumentException(x);
+        }
     }
 
     /**
@@ -80,7 +159,10 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
 
     private static String format(InetSocketAddress address)
     {
-        String host = address.getAddress().getHostAddress();
+        InetAddress ip = address.getAddress();
+        if (ip instanceof Inet6Address ipv6 && ipv6.getScopeId() != 0)
+            ip = ipv6(ipv6.getAddress());
+        String host = ip.getHostAddress();
         if (host.indexOf(':') >= 0)
             host = "[" + host + "]";
         return host + ":" + address.getPort();
@@ -89,7 +171,8 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
     /**
      * @param value the header value
      * @return the parsed facts
-     * @throws IllegalArgumentException if the value is not exactly in the format of {@link #format()}
+     * @throws IllegalArgumentException if the value is not exactly in the format of {@link #format()}; no other
+     * exception, whatever the value
      */
     public static ConnectionFacts parse(String value)
     {
@@ -123,22 +206,22 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
         if (colon <= 0)
             throw new IllegalArgumentException(HEADER + " address without port: " + text);
         String host = text.substring(0, colon);
-        if (host.startsWith("[") && host.endsWith("]"))
+        String port = text.substring(colon + 1);
+        boolean bracketed = host.length() >= 2 && host.startsWith("[") && host.endsWith("]");
+        if (bracketed)
             host = host.substring(1, host.length() - 1);
-        // Only numeric literals: InetAddress.getByName() must never turn into a name lookup.
-        if (host.isEmpty() || !host.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == '.' || c == ':'))
-            throw new IllegalArgumentException(HEADER + " address is not a numeric literal: " + text);
-        int port;
+        // As format() writes them: IPv6 in brackets, IPv4 bare, so that the last ':' always starts the port.
+        if (bracketed != (host.indexOf(':') >= 0))
+            throw new IllegalArgumentException(HEADER + " IPv6 address must be, and only it, in brackets: " + text);
+        if (!PORT.matcher(port).matches() || Integer.parseInt(port) > 65535)
+            throw new IllegalArgumentException(HEADER + " bad port: " + text);
         try
         {
-            port = Integer.parseInt(text.substring(colon + 1));
-            if (port < 0 || port > 65535)
-                throw new NumberFormatException();
-            return new InetSocketAddress(InetAddress.getByName(host), port);
+            return new InetSocketAddress(parseLiteral(host), Integer.parseInt(port));
         }
-        catch (NumberFormatException | UnknownHostException x)
+        catch (IllegalArgumentException x)
         {
-            throw new IllegalArgumentException(HEADER + " bad address: " + text, x);
+            throw new IllegalArgumentException(HEADER + " address is not a numeric literal: " + text, x);
         }
     }
 }

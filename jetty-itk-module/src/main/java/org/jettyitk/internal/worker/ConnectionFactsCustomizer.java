@@ -2,6 +2,7 @@ package org.jettyitk.internal.worker;
 
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
+import java.util.List;
 
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpFields;
@@ -20,8 +21,10 @@ import org.jettyitk.internal.pipe.FieldNames;
  * address and the connection's security exactly as the front saw them, and hides the private header from the
  * application; gives the request the {@code Host} header and the field names as the client sent them, and each
  * response the spelling of its field names ({@link FieldNames}).</p>
- * <p>Every request on a pipe comes from the front, which always sets the header; a request without it is a
- * front bug or a forged stream and is refused with 400.</p>
+ * <p>Every request on a pipe comes from the front, which always sets exactly one header; a request without it,
+ * or with more than one (a client's copy that got through), is a front bug or a forged stream and is refused
+ * with 400. Only the request's header fields count: trailers come from the client, after the request was
+ * customized, and are never read here, whatever they carry ({@code Itk-Connection}, {@code Forwarded}).</p>
  */
 public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
 {
@@ -31,7 +34,10 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
         ConnectionFacts facts;
         try
         {
-            facts = ConnectionFacts.parse(request.getHeaders().get(ConnectionFacts.HEADER));
+            List<String> values = request.getHeaders().getValuesList(ConnectionFacts.HEADER);
+            if (values.size() > 1)
+                throw new IllegalArgumentException(ConnectionFacts.HEADER + " " + values.size() + " copies, the front sends one");
+            facts = ConnectionFacts.parse(values.isEmpty() ? null : values.get(0));
         }
         catch (IllegalArgumentException x)
         {

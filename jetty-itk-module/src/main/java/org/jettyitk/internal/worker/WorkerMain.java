@@ -14,6 +14,7 @@ import java.util.Map;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
+import org.eclipse.jetty.http.HttpCompliance;
 import org.eclipse.jetty.http2.WindowRateControl;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.server.Handler;
@@ -274,6 +275,9 @@ public final class WorkerMain
         config.setSendServerVersion(false);
         config.setSendDateHeader(false);
         config.setRequestHeaderSize(MAX_REQUEST_HEADERS_SIZE);
+        // The front's connector already judged the client's Host against an absolute-form target, by the compliance
+        // the admin chose; the worker sees both (:authority and the client's Host) and must not judge again.
+        config.setHttpCompliance(HttpCompliance.from(HttpCompliance.RFC9110.getName() + "," + HttpCompliance.Violation.MISMATCHED_AUTHORITY.name()));
         config.addCustomizer(new ConnectionFactsCustomizer());
         return new PipeConnector(server, input, output, newConnectionFactory(config));
     }
