@@ -44,7 +44,7 @@ public class IsolationTest
         front = new ItkTestServer();
         front.addTestApp("alice", ALICE, Integer.toString(ALICE), Integer.toString(SHARED_GROUP));
         front.addTestApp("bob", BOB);
-        // The tenant directories are 0711: anyone may traverse them, so only the files' own modes protect them.
+        // The tenant directories are 0700 and the files 0600: bob's worker is stopped by both.
         bobSecret = secret(front.root.resolve("bob/secret.txt"), "bob's secret", BOB, BOB, "rw-------");
         aliceOwn = secret(front.root.resolve("alice/own.txt"), "alice's own", ALICE, ALICE, "rw-------");
         rootSecret = secret(front.root.resolve("root-secret.txt"), "root's secret", 0, 0, "rw-------");
