@@ -37,13 +37,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 public class TenantTreeTest
 {
     /** Files of the victim directory a tenant tries to have root delete. */
-    private static final int VICTIM_FILES = 200;
+    private static final int VICTIM_FILES = 2000;
     /** Directories of the tenant, each holding files named as the victim's, that the tenant swaps for a link. */
     private static final int SWAPPED_DIRECTORIES = 10;
+    /** The file of the tenant whose deletion tells its process that the deleter has listed the tree: it sorts last. */
+    private static final String SENTINEL = "zz-sentinel";
 
     private ItkTestServer front;
     private Path victim;
-    private Process tenantLoop;
+    private Process tenantProcess;
     private Path leftWorkDirectory;
 
     @BeforeEach
@@ -59,10 +61,10 @@ public class TenantTreeTest
     {
         try
         {
-            if (tenantLoop != null)
+            if (tenantProcess != null)
             {
-                tenantLoop.destroyForcibly();
-                tenantLoop.waitFor(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                tenantProcess.destroyForcibly();
+                tenantProcess.waitFor(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
             }
             if (front != null)
                 front.close();
@@ -149,8 +151,9 @@ public class TenantTreeTest
     }
 
     /**
-     * While the front stops, a process of the tenant swaps a directory of its {@code HOME} for a link to root's
-     * directory and back. Root used to list the tree, then delete by path: it deleted root's files through the link.
+     * While the front stops, a process of the tenant waits for the deletion of its {@code HOME} to begin, then swaps
+     * its directories for links to root's directory. Root used to list the tree, then delete by path (the last
+     * name first): it deleted root's files through the links.
      */
     @Test
     public void testStopDeletesNothingThroughSwappedDirectory() throws Exception
@@ -167,14 +170,19 @@ public class TenantTreeTest
         Tenant.Result files = Tenant.run(ALICE, "cd '" + home + "' && k=0; while [ $k -lt " + SWAPPED_DIRECTORIES + " ]; do mkdir d$k; i=0; " +
             "while [ $i -lt " + VICTIM_FILES + " ]; do : > d$k/f$i; i=$((i+1)); done; k=$((k+1)); done");
         assertEquals(0, files.status(), files.output());
+        Tenant.Result sentinel = Tenant.run(ALICE, ": > '" + home + "/" + SENTINEL + "'");
+        assertEquals(0, sentinel.status(), sentinel.output());
         String java = ProcessHandle.current().info().command().orElseThrow();
-        String classes = Path.of(SwapLoop.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
-        tenantLoop = Tenant.start(ALICE, "exec '" + java + "' -cp '" + classes + "' " + SwapLoop.class.getName() + " '" + home + "' '" + victim + "' " + SWAPPED_DIRECTORIES);
-        String started = new BufferedReader(new InputStreamReader(tenantLoop.getInputStream(), StandardCharsets.UTF_8)).readLine();
-        assertEquals("swapping", started, "the tenant's loop did not start");
+        String classes = Path.of(SwapWhenDeleted.class.getProtectionDomain().getCodeSource().getLocation().toURI()).toString();
+        tenantProcess = Tenant.start(ALICE, "exec '" + java + "' -cp '" + classes + "' " + SwapWhenDeleted.class.getName() + " '" + home + "' " + SENTINEL + " '" + victim + "' " + SWAPPED_DIRECTORIES);
+        BufferedReader tenantOutput = new BufferedReader(new InputStreamReader(tenantProcess.getInputStream(), StandardCharsets.UTF_8));
+        assertEquals("watching", tenantOutput.readLine(), "the tenant's process did not start");
 
         front.server.stop();
 
+        // The tenant's process saw its tree being deleted and put its links in.
+        assertFalse(Files.exists(home.resolve(SENTINEL)), "the tenant's tree was not deleted");
+        assertEquals("swapped", tenantOutput.readLine());
         try (Stream<Path> left = Files.list(victim))
         {
             assertEquals(VICTIM_FILES, left.count(), "root's files deleted through the tenant's link");
