@@ -208,6 +208,25 @@ public class TenantTreeTest
         assertEquals(BOB, uid(Path.of(underscoreHome)));
     }
 
+    /**
+     * A vhost whose user changes does not hand its {@code HOME}, with the former user's files, to the new one.
+     */
+    @Test
+    public void testHomeOfAnotherUserIsRefused() throws Exception
+    {
+        front = new ItkTestServer();
+        VirtualHost alice = front.addTestApp("shared", ALICE);
+        front.start();
+        String home = env(alice).get("env HOME");
+        front.itk.removeVirtualHost(alice);
+        VirtualHost bob = newVirtualHost("shared", "shared-bob", BOB);
+
+        IllegalStateException failure = assertThrows(IllegalStateException.class, () -> front.itk.addVirtualHost(bob));
+
+        assertTrue(failure.getMessage().contains("vhost 'shared': cannot prepare its directory: " + home + " belongs to uid " + ALICE + ", not to the vhost's uid " + BOB), failure.getMessage());
+        assertEquals(ALICE, uid(Path.of(home)));
+    }
+
     private VirtualHost vhost(String name, String directory, int id) throws IOException
     {
         return front.add(newVirtualHost(name, directory, id));
