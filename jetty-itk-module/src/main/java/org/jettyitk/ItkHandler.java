@@ -6,7 +6,6 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,7 +14,6 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.stream.Stream;
 
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
@@ -35,6 +33,7 @@ import org.jettyitk.internal.front.HostTable;
 import org.jettyitk.internal.front.ItkStatus;
 import org.jettyitk.internal.front.PoolBusyException;
 import org.jettyitk.internal.front.TenantLog;
+import org.jettyitk.internal.front.WorkDirectory;
 import org.jettyitk.internal.front.WorkerBudget;
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.StatusAccess;
@@ -45,6 +44,7 @@ import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.posix.TrustedFiles;
 import org.jettyitk.internal.worker.ProcessLimits;
 import org.jettyitk.internal.worker.WebAppDeployment;
 import org.jettyitk.internal.worker.WorkerArguments;
@@ -119,7 +119,6 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private WorkerClassArchive activeClassArchive;
     private Path classArchiveDirectory;
     private Path workDirectory;
-    private Path createdWorkDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
     private int maxWorkersPerVirtualHost = WorkerPool.DEFAULT_MAX_WORKERS;
     private int maxRequestsPerVirtualHost = WorkerPool.DEFAULT_MAX_REQUESTS;
@@ -136,7 +135,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private WorkerBudget budget;
     private WorkerLauncher launcher;
     private WorkerLauncher activeLauncher;
-    private Path activeWorkDirectory;
+    private WorkDirectory activeWorkDirectory;
     private HTTP2Client client;
     /** Requests given to a vhost's pool and not yet completed, of all vhosts. */
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -573,8 +572,17 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             Map<VirtualHost, Identity> identities = resolveIdentities(virtualHosts);
             if (defaultVirtualHost != null && virtualHosts.stream().noneMatch(v -> defaultVirtualHost.equals(v.getName())))
                 throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
-            activeWorkDirectory = prepareWorkDirectory();
-            activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory);
+            activeWorkDirectory = WorkDirectory.open(workDirectory);
+            try
+            {
+                activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory.getPath());
+            }
+            catch (Throwable x)
+            {
+                activeWorkDirectory.delete();
+                activeWorkDirectory = null;
+                throw x;
+            }
             client = newClient();
             addBean(client, true);
             budget = new WorkerBudget(maxWorkers);
@@ -599,7 +607,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         Path home;
         try
         {
-            home = prepareWorkerDirectory(activeWorkDirectory, virtualHost, identity);
+            home = activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
         }
         catch (IOException x)
         {
@@ -621,7 +629,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         {
             try
             {
-                pool.setTenantLog(new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize()));
+                pool.setTenantLog(new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize(), identity.gid()));
             }
             catch (IOException x)
             {
@@ -710,37 +718,11 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         return identities;
     }
 
-    private Path prepareWorkDirectory() throws IOException
-    {
-        if (workDirectory != null)
-        {
-            Files.createDirectories(workDirectory);
-            return workDirectory;
-        }
-        createdWorkDirectory = Files.createTempDirectory("jetty-itk-");
-        // Tenants may traverse it to reach their own directory, but not list or write it.
-        Files.setPosixFilePermissions(createdWorkDirectory, PosixFilePermissions.fromString("rwx--x--x"));
-        return createdWorkDirectory;
-    }
-
-    private static Path prepareWorkerDirectory(Path work, VirtualHost virtualHost, Identity identity) throws IOException
-    {
-        Path home = work.resolve("vhost-" + virtualHost.getName().replaceAll("[^A-Za-z0-9._-]", "_"));
-        Path tmp = home.resolve("tmp");
-        Files.createDirectories(tmp);
-        for (Path path : List.of(home, tmp))
-        {
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rwx------"));
-            Files.setAttribute(path, "unix:uid", identity.uid());
-            Files.setAttribute(path, "unix:gid", identity.gid());
-        }
-        return home;
-    }
-
     private WorkerLauncher newLauncher(Path work) throws IOException
     {
-        String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse("java");
-        String classPath = workerClassPath != null ? workerClassPath : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
+        String java = trustedJavaCommand();
+        // Root runs the class path (the class-data training JVM) and every tenant's worker loads it.
+        String classPath = workerClassPath != null ? WorkerClassPath.trusted(workerClassPath) : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
         WorkerClassArchive classArchive = null;
         if (workerClassArchive)
         {
@@ -753,6 +735,25 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             activeClassArchive = classArchive;
         }
         return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
+    }
+
+    /**
+     * @return the java binary, checked: root runs it (the class-data training) and so does every tenant
+     */
+    private String trustedJavaCommand()
+    {
+        String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse(null);
+        if (java == null || !Path.of(java).isAbsolute())
+            throw new IllegalStateException("javaCommand must be an absolute path: " + java);
+        try
+        {
+            TrustedFiles.check(Path.of(java));
+        }
+        catch (IOException x)
+        {
+            throw new IllegalStateException("javaCommand " + java + " refused: " + x.getMessage(), x);
+        }
+        return java;
     }
 
     /**
@@ -833,31 +834,14 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 activeClassArchive.stop();
                 activeClassArchive = null;
             }
-            if (classArchiveDirectory != null)
+            if (activeWorkDirectory != null)
             {
-                deleteTree(classArchiveDirectory);
-                classArchiveDirectory = null;
+                if (classArchiveDirectory != null)
+                    activeWorkDirectory.deleteOwn(classArchiveDirectory);
+                activeWorkDirectory.delete();
             }
-            if (createdWorkDirectory != null)
-            {
-                deleteTree(createdWorkDirectory);
-                createdWorkDirectory = null;
-            }
-        }
-    }
-
-    private static void deleteTree(Path root)
-    {
-        try (Stream<Path> tree = Files.walk(root))
-        {
-            for (Path path : tree.sorted(Comparator.reverseOrder()).toList())
-            {
-                Files.deleteIfExists(path);
-            }
-        }
-        catch (IOException x)
-        {
-            LOG.warn("cannot delete work directory {}", root, x);
+            classArchiveDirectory = null;
+            activeWorkDirectory = null;
         }
     }
 

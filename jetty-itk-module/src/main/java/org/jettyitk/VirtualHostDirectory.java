@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.PathMatcher;
 import java.util.ArrayList;
@@ -26,6 +27,7 @@ import org.eclipse.jetty.util.component.DumpableMap;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.xml.XmlConfiguration;
+import org.jettyitk.internal.posix.TrustedFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.xml.sax.SAXParseException;
@@ -55,8 +57,11 @@ import org.xml.sax.SAXParseException;
  * as an unknown user or a host name another vhost has) is logged at WARN with its name, and its line where the
  * XML parser gives one; the vhost it defined before, if any, keeps serving unchanged. Stopping this bean removes
  * the vhosts it added.</p>
- * <p>Files are read as the front's user (root): only root may be able to write the directory, since a file
- * chooses the Unix identity a tenant runs as.</p>
+ * <p>Files are read as the front's user (root), and Jetty XML runs code ({@code <Call class="...">}): a file is read
+ * only if it, and every directory of its real path, is owned by root and writable by no one else; a file that
+ * is not (a link to a tenant's file, a file a group may write) is refused and logged at WARN with the reason, and
+ * {@link #start()} fails if the directory itself is not. A file that other users may read is used, with a WARN:
+ * its settings, such as environment values, are visible to tenants ({@code chmod 600} it).</p>
  */
 @ManagedObject("Adds, replaces and removes the vhosts of an ItkHandler as files of a directory change")
 public class VirtualHostDirectory extends ContainerLifeCycle
@@ -228,6 +233,14 @@ public class VirtualHostDirectory extends ContainerLifeCycle
             throw new IllegalStateException("no vhost directory set on " + this);
         if (!Files.isDirectory(directory))
             throw new IllegalStateException("vhost directory is not a directory: " + directory);
+        try
+        {
+            TrustedFiles.check(directory);
+        }
+        catch (IOException x)
+        {
+            throw new IllegalStateException("vhost directory " + directory + " refused: " + x.getMessage(), x);
+        }
         scanner = newScanner();
         addBean(scanner, true);
         super.doStart();
@@ -366,7 +379,8 @@ public class VirtualHostDirectory extends ContainerLifeCycle
     {
         String fileName = file.getFileName().toString();
         VirtualHost virtualHost = new VirtualHost(fileName.substring(0, fileName.length() - SUFFIX.length()));
-        XmlConfiguration configuration = new XmlConfiguration(ResourceFactory.root().newResource(file));
+        Path trusted = trusted(file);
+        XmlConfiguration configuration = new XmlConfiguration(ResourceFactory.root().newResource(trusted));
         configuration.getProperties().putAll(getProperties());
         configuration.getProperties().put("jetty.itk.directory", directory.toString());
         Thread thread = Thread.currentThread();
@@ -382,6 +396,29 @@ public class VirtualHostDirectory extends ContainerLifeCycle
             thread.setContextClassLoader(loader);
         }
         return virtualHost;
+    }
+
+    /**
+     * @return the real path of the file, once checked that only root can change it
+     * @throws IOException if it is not a regular file, or it or a directory of its real path is not owned by root
+     * or is writable by others
+     */
+    private static Path trusted(Path file) throws IOException
+    {
+        Path real;
+        try
+        {
+            real = TrustedFiles.check(file);
+        }
+        catch (IOException x)
+        {
+            throw new IOException("refused: " + x.getMessage(), x);
+        }
+        if (!Files.isRegularFile(real, LinkOption.NOFOLLOW_LINKS))
+            throw new IOException("refused: " + real + " is not a regular file");
+        if (TrustedFiles.isReadableByGroupOrOthers(real))
+            LOG.warn("itk vhost file {}: readable by other users: its settings, such as environment values, are visible to tenants; chmod 600 it", file);
+        return real;
     }
 
     private void warn(Path file, Throwable failure)

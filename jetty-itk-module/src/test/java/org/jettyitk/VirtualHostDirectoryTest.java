@@ -4,6 +4,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -39,6 +40,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertSame;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
@@ -50,6 +52,7 @@ public class VirtualHostDirectoryTest
 {
     private static final int ALICE = 41001;
     private static final int BOB = 41002;
+    private static final String ATTACK_PROPERTY = "itk.test.tenant-xml-ran";
     private static QueuedThreadPool workerThreads;
     private static ScheduledExecutorScheduler workerScheduler;
 
@@ -413,6 +416,83 @@ public class VirtualHostDirectoryTest
         assertServed("alice.test", "alice");
         assertServed("bob.test", "bob");
         assertServed("unknown.test", "alice");
+    }
+
+    /**
+     * The tenant owns a file holding Jetty XML that runs code; a vhost file that is a link to it must not be read
+     * by root (it was: the tenant's {@code <Call>} ran in the front, as root).
+     */
+    @Test
+    public void testLinkToTenantFileIsRefused() throws Exception
+    {
+        Path tenant = Files.createDirectory(root.resolve("tenant"));
+        Files.setPosixFilePermissions(tenant, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Path evil = tenant.resolve("evil.xml");
+        Files.writeString(evil, vhostXml("""
+            <Call class="java.lang.System" name="setProperty"><Arg>%s</Arg><Arg>ran as root</Arg></Call>
+            <Call name="addHostName"><Arg>alice.test</Arg></Call>
+            <Set name="user">%d</Set>
+            <Set name="group">%d</Set>
+            <Set name="app">/nowhere</Set>
+            """.formatted(ATTACK_PROPERTY, ALICE, ALICE)));
+        ItkTestServer.chown(tenant, ALICE);
+        ItkTestServer.chown(evil, ALICE);
+        Files.createSymbolicLink(dir.resolve("alice.xml"), evil);
+
+        server.start();
+
+        assertNull(System.getProperty(ATTACK_PROPERTY), "the tenant's <Call> ran in the front");
+        assertEquals(List.of(), names());
+        // The scanner names a linked file by its real path.
+        String failure = directory.getFailures().get(evil);
+        assertNotNull(failure, directory.getFailures().toString());
+        assertTrue(failure.contains("refused: " + tenant + " is owned by uid " + ALICE + ", not by root"), failure);
+    }
+
+    @Test
+    public void testFileWritableByGroupIsRefused() throws Exception
+    {
+        Path file = write("alice.xml", vhostXml("""
+            <Call class="java.lang.System" name="setProperty"><Arg>%s</Arg><Arg>ran as root</Arg></Call>
+            <Call name="addHostName"><Arg>alice.test</Arg></Call>
+            <Set name="user">%d</Set>
+            <Set name="group">%d</Set>
+            <Set name="app">/nowhere</Set>
+            """.formatted(ATTACK_PROPERTY, ALICE, ALICE)));
+        Files.setAttribute(file, "unix:gid", ALICE);
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-rw----"));
+
+        server.start();
+
+        assertNull(System.getProperty(ATTACK_PROPERTY), "a file the tenant's group may write ran in the front");
+        String failure = directory.getFailures().get(file);
+        assertNotNull(failure, directory.getFailures().toString());
+        assertTrue(failure.contains("refused: " + file + " is writable by others than its owner (mode 0660)"), failure);
+    }
+
+    @Test
+    public void testDirectoryOwnedByTenantFailsStart() throws Exception
+    {
+        write("alice.xml", vhostXml("alice.test", ALICE));
+        ItkTestServer.chown(dir, ALICE);
+
+        Exception failure = assertThrows(Exception.class, server::start);
+
+        String messages = failure.toString() + failure.getCause();
+        assertTrue(messages.contains("vhost directory " + dir + " refused: " + dir.toRealPath() + " is owned by uid " + ALICE + ", not by root"), messages);
+        assertEquals(List.of(), names());
+    }
+
+    @Test
+    public void testPrivateFileIsServed() throws Exception
+    {
+        Path file = write("alice.xml", vhostXml("alice.test", ALICE));
+        Files.setPosixFilePermissions(file, PosixFilePermissions.fromString("rw-------"));
+
+        server.start();
+
+        assertEquals(Map.of(), directory.getFailures());
+        assertServed("alice.test", "alice");
     }
 
     private static final class HelloHandler extends Handler.Abstract

@@ -172,7 +172,7 @@ public class JettyBase implements AutoCloseable
     }
 
     /**
-     * Makes a tenant directory {@code tenants/NAME}, owned by the id with mode 0711, holding a copy of the app
+     * Makes a tenant directory {@code tenants/NAME}, owned by the id with mode 0700, holding a copy of the app
      * (mode 0600) and a {@code secret.txt} only the tenant may read.
      *
      * @return the copy of the app
@@ -190,7 +190,7 @@ public class JettyBase implements AutoCloseable
             Files.setAttribute(path, "unix:uid", id);
             Files.setAttribute(path, "unix:gid", id);
         }
-        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx--x--x"));
+        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx------"));
         Files.setPosixFilePermissions(copy, PosixFilePermissions.fromString("rw-------"));
         Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
         return copy;
@@ -215,13 +215,15 @@ public class JettyBase implements AutoCloseable
 
     /**
      * Writes a vhost file into {@code itk/}, first under a hidden name then renamed, as an editor or a deployment
-     * tool should, so that the scanner never reads half a file.
+     * tool should, so that the scanner never reads half a file; mode 0600, as the README's recipe: its settings
+     * are no other user's business.
      */
     public Path writeVhost(String fileName, String xml) throws IOException
     {
         Path itk = dir.resolve("itk");
         Path temporary = itk.resolve("." + fileName + ".tmp");
         Files.writeString(temporary, xml);
+        Files.setPosixFilePermissions(temporary, PosixFilePermissions.fromString("rw-------"));
         return Files.move(temporary, itk.resolve(fileName), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 

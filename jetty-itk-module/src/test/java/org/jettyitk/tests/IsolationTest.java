@@ -36,6 +36,7 @@ public class IsolationTest
     private static Path rootSecret;
     private static Path aliceOwn;
     private static Path groupFile;
+    private static Path aliceApp;
 
     @BeforeAll
     public static void start() throws Exception
@@ -44,11 +45,13 @@ public class IsolationTest
         front = new ItkTestServer();
         front.addTestApp("alice", ALICE, Integer.toString(ALICE), Integer.toString(SHARED_GROUP));
         front.addTestApp("bob", BOB);
-        // The tenant directories are 0711: anyone may traverse them, so only the files' own modes protect them.
+        // The tenant directories are 0700 and the files 0600: bob's worker is stopped by both.
         bobSecret = secret(front.root.resolve("bob/secret.txt"), "bob's secret", BOB, BOB, "rw-------");
         aliceOwn = secret(front.root.resolve("alice/own.txt"), "alice's own", ALICE, ALICE, "rw-------");
         rootSecret = secret(front.root.resolve("root-secret.txt"), "root's secret", 0, 0, "rw-------");
         groupFile = secret(front.root.resolve("group.txt"), "group's file", 0, SHARED_GROUP, "rw-r-----");
+        // A part of alice's app as a WAR is usually made: readable by all; her directory keeps it to her.
+        aliceApp = secret(front.root.resolve("alice/app.txt"), "alice's app", ALICE, ALICE, "rw-r--r--");
         front.start();
     }
 
@@ -157,6 +160,17 @@ public class IsolationTest
         assertEquals("read=bob's secret", read("bob.test", bobSecret));
         assertEquals("read=alice's own", read("alice.test", aliceOwn));
         assertEquals("denied=AccessDeniedException", read("alice.test", bobSecret));
+    }
+
+    /**
+     * A tenant's app is read by its worker, as the tenant: in a 0700 tenant directory (the README's recipe) another
+     * tenant cannot read it, even a file of mode 0644 (it could through the 0711 directory of the former recipe).
+     */
+    @Test
+    public void testCannotReadOtherTenantsApp() throws Exception
+    {
+        assertEquals("read=alice's app", read("alice.test", aliceApp));
+        assertEquals("denied=AccessDeniedException", read("bob.test", aliceApp));
     }
 
     @Test

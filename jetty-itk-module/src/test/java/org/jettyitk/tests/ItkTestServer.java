@@ -94,13 +94,14 @@ public class ItkTestServer implements AutoCloseable
     }
 
     /**
-     * @return a directory owned by the id, mode 0711, under this server's root
+     * @return a directory owned by the id, mode 0700, under this server's root: as the README's recipe, only the
+     * tenant (its worker) reads its app
      */
     public Path tenantDirectory(String name, int id) throws IOException
     {
         Path dir = Files.createDirectories(root.resolve(name));
         chown(dir, id);
-        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx--x--x"));
+        Files.setPosixFilePermissions(dir, PosixFilePermissions.fromString("rwx------"));
         return dir;
     }
 

@@ -422,7 +422,7 @@ public class PoolPolicyTest
 
         String messages = messages(failure);
         assertTrue(messages.contains("vhost 'unsafe-log'"), messages);
-        assertTrue(messages.contains("log directory " + unsafe + " must be owned by the front's user and writable by it only"), messages);
+        assertTrue(messages.contains("log directory " + unsafe + " refused: " + unsafe + " is writable by others than its owner (mode 0777)"), messages);
         assertFalse(Files.exists(unsafe.resolve("unsafe.log")));
     }
 
@@ -443,7 +443,7 @@ public class PoolPolicyTest
         IllegalStateException failure = assertThrows(IllegalStateException.class, () -> front.itk.addVirtualHost(vhost));
 
         assertTrue(failure.getMessage().contains("vhost 'unsafe-log'"), failure.getMessage());
-        assertTrue(failure.getMessage().contains("must be owned by the front's user and writable by it only"), failure.getMessage());
+        assertTrue(failure.getMessage().contains("log directory " + unsafe + " refused: " + unsafe + " is writable by others than its owner (mode 0777)"), failure.getMessage());
         assertFalse(front.itk.getVirtualHosts().contains(vhost));
         assertEquals(404, front.get(front.http1, "unsafe-log.test", "/pid").getStatus());
     }

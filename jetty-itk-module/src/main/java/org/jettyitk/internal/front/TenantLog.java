@@ -1,18 +1,14 @@
 package org.jettyitk.internal.front;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.StandardCopyOption;
-import java.nio.file.StandardOpenOption;
-import java.nio.file.attribute.PosixFilePermission;
 import java.time.Instant;
-import java.util.Set;
 
+import jnr.posix.FileStat;
 import org.eclipse.jetty.util.thread.AutoLock;
+import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.posix.TrustedFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -20,47 +16,86 @@ import org.slf4j.LoggerFactory;
  * <p>A vhost's log of its workers' stderr: one line per line the tenant printed, prefixed with the time and
  * pid, rotated past a size (one {@code .1} file kept), so a tenant printing without end fills a bounded amount
  * of disk.</p>
- * <p>The front opens the file as root, so the file's directory must be writable by root only: otherwise a
- * tenant could replace the file with a link to any file of the system. The file itself is opened without
- * following a link.</p>
+ * <p>The front writes the file as root, so every directory of its path must be owned by root and writable by
+ * no one else ({@link TrustedFiles}): otherwise a tenant could put a link in the path and have root create or
+ * rename files anywhere. The directory is then held open, and the file is opened, rotated and reopened by its
+ * name in it, never following a link. The file is {@value #MODE_TEXT}, owned by root and the tenant's group:
+ * the tenant may read its own log, other tenants may not.</p>
  */
 public class TenantLog implements AutoCloseable
 {
     private static final Logger LOG = LoggerFactory.getLogger(TenantLog.class);
-    private static final Set<PosixFilePermission> UNSAFE_DIRECTORY_PERMISSIONS = Set.of(PosixFilePermission.GROUP_WRITE, PosixFilePermission.OTHERS_WRITE);
+    public static final int MODE = 0640;
+    private static final String MODE_TEXT = "0640";
 
     private final AutoLock lock = new AutoLock();
+    private final Posix posix;
     private final Path file;
+    private final String name;
     private final long maxSize;
-    private OutputStream output;
+    private final int gid;
+    private int directory;
+    private int fd = -1;
     private long size;
 
     /**
-     * @throws IOException if the directory is writable by others than its owner, not owned by root, or the
-     * file cannot be opened
+     * @param file the log file; its directory is created if missing
+     * @param maxSize the size past which it is rotated
+     * @param gid the group of the file: the tenant's
+     * @throws IOException if a directory of the path is not owned by root or writable by others, or the file
+     * cannot be opened or is no regular file
      */
-    public TenantLog(Path file, long maxSize) throws IOException
+    public TenantLog(Path file, long maxSize, int gid) throws IOException
     {
-        this.file = file.toAbsolutePath().normalize();
+        this.posix = Posix.get();
+        Path absolute = file.toAbsolutePath().normalize();
+        Path parent = absolute.getParent();
+        if (parent == null)
+            throw new IOException("log file " + file + " has no directory");
+        Path directoryPath;
+        try
+        {
+            directoryPath = TrustedFiles.createDirectories(parent);
+        }
+        catch (IOException x)
+        {
+            throw new IOException("log directory " + parent + " refused: " + x.getMessage(), x);
+        }
+        this.file = directoryPath.resolve(absolute.getFileName());
+        this.name = absolute.getFileName().toString();
         this.maxSize = maxSize;
-        Path directory = this.file.getParent();
-        Files.createDirectories(directory);
-        int owner = (Integer)Files.getAttribute(directory, "unix:uid");
-        Set<PosixFilePermission> permissions = Files.getPosixFilePermissions(directory);
-        if (owner != 0 && owner != currentUid() || permissions.stream().anyMatch(UNSAFE_DIRECTORY_PERMISSIONS::contains))
-            throw new IOException("log directory " + directory + " must be owned by the front's user and writable by it only");
-        open();
-    }
-
-    private static int currentUid() throws IOException
-    {
-        return (Integer)Files.getAttribute(Path.of("/proc/self"), "unix:uid");
+        this.gid = gid;
+        this.directory = posix.openDirectory(directoryPath);
+        try
+        {
+            open();
+        }
+        catch (IOException x)
+        {
+            posix.close(directory);
+            throw x;
+        }
     }
 
     private void open() throws IOException
     {
-        output = Files.newOutputStream(file, StandardOpenOption.CREATE, StandardOpenOption.APPEND, StandardOpenOption.WRITE, LinkOption.NOFOLLOW_LINKS);
-        size = Files.size(file);
+        int opened = posix.openForAppendAt(directory, name, MODE);
+        try
+        {
+            FileStat stat = posix.fstat(opened);
+            if (!stat.isFile())
+                throw new IOException("log file " + file + " is not a regular file");
+            // A file from before (or a mode the umask changed) gets the log's owner, group and mode.
+            posix.fchown(opened, Posix.UNCHANGED_ID, gid);
+            posix.fchmod(opened, MODE);
+            size = stat.st_size();
+            fd = opened;
+        }
+        catch (IOException x)
+        {
+            posix.close(opened);
+            throw x;
+        }
     }
 
     /**
@@ -71,10 +106,13 @@ public class TenantLog implements AutoCloseable
         byte[] bytes = (Instant.now() + " [" + pid + "] " + line + "\n").getBytes(StandardCharsets.UTF_8);
         try (AutoLock ignored = lock.lock())
         {
+            if (directory < 0)
+                throw new IOException("closed");
+            if (fd < 0)
+                open();
             if (size + bytes.length > maxSize)
                 rotate();
-            output.write(bytes);
-            output.flush();
+            posix.write(fd, bytes);
             size += bytes.length;
         }
         catch (IOException x)
@@ -85,8 +123,10 @@ public class TenantLog implements AutoCloseable
 
     private void rotate() throws IOException
     {
-        output.close();
-        Files.move(file, file.resolveSibling(file.getFileName() + ".1"), StandardCopyOption.REPLACE_EXISTING);
+        int old = fd;
+        fd = -1;
+        posix.close(old);
+        posix.renameAt(directory, name, name + ".1");
         open();
     }
 
@@ -95,7 +135,13 @@ public class TenantLog implements AutoCloseable
     {
         try (AutoLock ignored = lock.lock())
         {
-            output.close();
+            // Closed once: a descriptor number closed twice may be another file's by then.
+            if (fd >= 0)
+                posix.close(fd);
+            fd = -1;
+            if (directory >= 0)
+                posix.close(directory);
+            directory = -1;
         }
         catch (IOException x)
         {

@@ -7,25 +7,32 @@ import java.net.URISyntaxException;
 import java.net.URL;
 import java.net.URLClassLoader;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
+import java.util.EnumSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Set;
 import java.util.stream.Stream;
 
+import org.jettyitk.internal.posix.TrustedFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * <p>The class path of the worker JVM: the front's own jars, which every tenant must be able to read and
  * none to write.</p>
+ * <p>Root runs it too (the class-data training JVM), and every tenant's worker loads it: an entry is used only if
+ * it, every directory of its real path and, for a directory, everything in it, is owned by root and writable by
+ * no one else ({@link TrustedFiles}). An entry that is missing or not trusted is left out, with a WARN saying why.</p>
  * <p>An entry a tenant cannot reach (a jar under {@code /root/.m2}, mode 0700, in a build) is copied into
  * a directory the front creates with a random name, owned by the front and mode 0755: a tenant can read it
- * but not swap a jar that another tenant's worker would load.</p>
+ * but not swap a jar that another tenant's worker would load. A copy never gets more permissions than its
+ * original: a file only root may read stays so.</p>
  */
 public final class WorkerClassPath
 {
@@ -83,7 +90,7 @@ public final class WorkerClassPath
     /**
      * @param classPath a class path, entries separated by {@link File#pathSeparator}
      * @param stagingParent where to create the staging directory if one is needed
-     * @return a class path every user can read
+     * @return a class path every user can read, without the entries that are missing or not trusted (each logged)
      * @throws IOException if an entry could not be copied
      */
     public static String readableByAll(String classPath, Path stagingParent) throws IOException
@@ -93,10 +100,10 @@ public final class WorkerClassPath
         int index = 0;
         for (String entry : classPath.split(File.pathSeparator))
         {
-            if (entry.isEmpty())
+            Path path = trustedEntry(entry);
+            if (path == null)
                 continue;
-            Path path = Path.of(entry).toAbsolutePath().normalize();
-            if (!Files.exists(path) || isReadableByAll(path))
+            if (isReadableByAll(path))
             {
                 result.add(path.toString());
                 continue;
@@ -114,6 +121,47 @@ public final class WorkerClassPath
         if (staging != null && LOG.isDebugEnabled())
             LOG.debug("staged unreadable class path entries into {}", staging);
         return String.join(File.pathSeparator, result);
+    }
+
+    /**
+     * @param classPath a class path, entries separated by {@link File#pathSeparator}
+     * @return its entries that are there and trusted, in their order; each other one is logged at WARN
+     */
+    public static String trusted(String classPath)
+    {
+        List<String> result = new ArrayList<>();
+        for (String entry : classPath.split(File.pathSeparator))
+        {
+            Path path = trustedEntry(entry);
+            if (path != null)
+                result.add(path.toString());
+        }
+        return String.join(File.pathSeparator, result);
+    }
+
+    /**
+     * @return the entry's absolute path, or null if it is empty, missing or not trusted (logged at WARN)
+     */
+    private static Path trustedEntry(String entry)
+    {
+        if (entry.isEmpty())
+            return null;
+        Path path = Path.of(entry).toAbsolutePath().normalize();
+        if (!Files.exists(path))
+        {
+            LOG.warn("worker class path entry {} refused: it does not exist", path);
+            return null;
+        }
+        try
+        {
+            TrustedFiles.checkTree(path);
+            return path;
+        }
+        catch (IOException x)
+        {
+            LOG.warn("worker class path entry {} refused: {}", path, x.getMessage());
+            return null;
+        }
     }
 
     /**
@@ -166,12 +214,24 @@ public final class WorkerClassPath
         return true;
     }
 
+    /**
+     * @return the permissions of {@code source} that {@code most} has too: a copy is never readable by more users
+     * than its original
+     */
+    private static Set<PosixFilePermission> narrowed(Path source, Set<PosixFilePermission> most) throws IOException
+    {
+        Set<PosixFilePermission> permissions = EnumSet.noneOf(PosixFilePermission.class);
+        permissions.addAll(Files.getPosixFilePermissions(source, LinkOption.NOFOLLOW_LINKS));
+        permissions.retainAll(most);
+        return permissions;
+    }
+
     private static void copy(Path from, Path to) throws IOException
     {
         if (!Files.isDirectory(from))
         {
             Files.copy(from, to, StandardCopyOption.COPY_ATTRIBUTES);
-            Files.setPosixFilePermissions(to, READ_ONLY_FILE);
+            Files.setPosixFilePermissions(to, narrowed(from, READ_ONLY_FILE));
             return;
         }
         try (Stream<Path> tree = Files.walk(from))
@@ -184,12 +244,12 @@ public final class WorkerClassPath
                     if (Files.isDirectory(source))
                     {
                         Files.createDirectories(target);
-                        Files.setPosixFilePermissions(target, READ_ONLY_DIR);
+                        Files.setPosixFilePermissions(target, narrowed(source, READ_ONLY_DIR));
                     }
                     else
                     {
                         Files.copy(source, target);
-                        Files.setPosixFilePermissions(target, READ_ONLY_FILE);
+                        Files.setPosixFilePermissions(target, narrowed(source, READ_ONLY_FILE));
                     }
                 }
                 catch (IOException x)

@@ -8,9 +8,10 @@ import jnr.ffi.types.size_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
- * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, and {@code fcntl} and
+ * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, {@code fcntl} and
  * {@code ioctl} for any command (jnr-posix takes only the commands its constants know, and none for a pipe's
- * capacity or content).</p>
+ * capacity or content), and the {@code *at} calls that act on a name relative to an open directory
+ * ({@code openat}, {@code mkdirat}, {@code unlinkat}, {@code renameat}).</p>
  * <p>Every call goes through the glibc wrapper, never through {@code syscall(2)}: the kernel
  * changes the credentials of the calling thread only, and it is glibc's {@code setxid}
  * broadcast that applies a change to every thread of the JVM.</p>
@@ -42,6 +43,14 @@ final class LibC
         int ioctl(int fd, long request, @Out int[] value);
 
         int sched_setscheduler(int pid, int policy, @In int[] param);
+
+        int openat(int dirfd, String path, int flags, int mode);
+
+        int mkdirat(int dirfd, String path, int mode);
+
+        int unlinkat(int dirfd, String path, int flags);
+
+        int renameat(int olddirfd, String oldpath, int newdirfd, String newpath);
     }
 
     private final Functions functions;
@@ -115,6 +124,26 @@ final class LibC
     {
         // struct sched_param holds the priority alone.
         return functions.sched_setscheduler(tid, policy, new int[]{0});
+    }
+
+    int openat(int dirFd, String name, int flags, int mode)
+    {
+        return functions.openat(dirFd, name, flags, mode);
+    }
+
+    int mkdirat(int dirFd, String name, int mode)
+    {
+        return functions.mkdirat(dirFd, name, mode);
+    }
+
+    int unlinkat(int dirFd, String name, int flags)
+    {
+        return functions.unlinkat(dirFd, name, flags);
+    }
+
+    int renameat(int dirFd, String from, String to)
+    {
+        return functions.renameat(dirFd, from, dirFd, to);
     }
 
     /**

@@ -3,6 +3,8 @@ package org.jettyitk.internal.posix;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.HashSet;
@@ -18,6 +20,7 @@ import java.util.stream.Stream;
 import jnr.constants.platform.Errno;
 import jnr.constants.platform.OpenFlags;
 import jnr.constants.platform.RLIMIT;
+import jnr.posix.FileStat;
 import jnr.posix.Group;
 import jnr.posix.POSIX;
 import jnr.posix.POSIXFactory;
@@ -59,6 +62,10 @@ public final class Posix
     private static final int F_GETPIPE_SZ = 1032;
     /** Linux's {@code ioctl(2)} request for the bytes waiting in a pipe or socket. */
     private static final long FIONREAD = 0x541B;
+    /** Linux's {@code unlinkat(2)} flag that removes a directory, as {@code rmdir(2)}; the same on every architecture. */
+    private static final int AT_REMOVEDIR = 0x200;
+    /** {@code fchown(2)}'s id that leaves the owner or group as it is. */
+    public static final int UNCHANGED_ID = -1;
     /** The kernel's {@code NGROUPS_MAX}: no group list is ever longer. */
     static final int MAX_GROUPS = 65536;
     /** Enough for almost every user, so {@code getgrouplist} rarely runs twice. */
@@ -408,7 +415,11 @@ public final class Posix
 
     static IOException failure(String call, int errno)
     {
-        return new IOException(call + " failed: " + errnoText(errno));
+        String message = call + " failed: " + errnoText(errno);
+        // Callers walking a tree a tenant may change tell "gone meanwhile" apart from other failures.
+        if (errno == Errno.ENOENT.intValue())
+            return new NoSuchFileException(message);
+        return new IOException(message);
     }
 
     static String errnoText(int errno)
@@ -543,7 +554,7 @@ public final class Posix
 
     private int open(Path path, OpenFlags... flags) throws IOException
     {
-        int fd = posix.open(path.toString(), Arrays.stream(flags).mapToInt(OpenFlags::intValue).reduce(0, (a, b) -> a | b), 0);
+        int fd = posix.open(path.toString(), flags(flags), 0);
         if (fd < 0)
             throw failure("open(" + path + "," + Arrays.stream(flags).map(OpenFlags::name).collect(Collectors.joining("|")) + ")", posix.errno());
         return fd;
@@ -566,6 +577,176 @@ public final class Posix
         }
         buffer.position(buffer.position() + written);
         return written;
+    }
+
+    /**
+     * <p>Opens a directory by path, refusing a symbolic link as its last component. Only for a path that no one
+     * but root can change (see {@link TrustedFiles}): what is below it is then reached through the descriptor.</p>
+     *
+     * @return a descriptor of the directory, closed on exec
+     * @throws IOException if it cannot be opened or is no directory
+     */
+    public int openDirectory(Path path) throws IOException
+    {
+        return open(path, OpenFlags.O_RDONLY, OpenFlags.O_DIRECTORY, OpenFlags.O_NOFOLLOW, OpenFlags.O_CLOEXEC);
+    }
+
+    /**
+     * <p>Opens the directory {@code name} of the directory {@code dirFd} without following a symbolic link. A name
+     * that is anything else (a file, a link, a FIFO) fails at once: the open never blocks and never leaves
+     * {@code dirFd}.</p>
+     *
+     * @param name one path component, no {@code /}
+     * @return a descriptor of the directory, closed on exec
+     * @throws NotDirectoryException if {@code name} is no directory or is a symbolic link
+     * @throws NoSuchFileException if there is no such name
+     * @throws IOException if it cannot be opened otherwise
+     */
+    public int openDirectoryAt(int dirFd, String name) throws IOException
+    {
+        int fd = libc.openat(dirFd, checkedName(name), flags(OpenFlags.O_RDONLY, OpenFlags.O_DIRECTORY, OpenFlags.O_NOFOLLOW, OpenFlags.O_CLOEXEC, OpenFlags.O_NONBLOCK), 0);
+        if (fd >= 0)
+            return fd;
+        int errno = libc.errno();
+        if (errno == Errno.ENOTDIR.intValue() || errno == Errno.ELOOP.intValue())
+            throw new NotDirectoryException("openat(" + dirFd + "," + name + ",O_DIRECTORY|O_NOFOLLOW) failed: " + errnoText(errno));
+        throw failure("openat(" + dirFd + "," + name + ",O_DIRECTORY|O_NOFOLLOW)", errno);
+    }
+
+    /**
+     * <p>Opens the file {@code name} of the directory {@code dirFd} for appending, creating it with {@code mode}
+     * (less the umask) if it does not exist, without following a symbolic link. {@code O_NONBLOCK}: a FIFO put in
+     * its place cannot block the open; the caller checks with {@link #fstat(int)} that it opened a regular file.</p>
+     *
+     * @param name one path component, no {@code /}
+     * @return the descriptor, closed on exec
+     * @throws IOException if it cannot be opened, for example ELOOP for a symbolic link
+     */
+    public int openForAppendAt(int dirFd, String name, int mode) throws IOException
+    {
+        int fd = libc.openat(dirFd, checkedName(name), flags(OpenFlags.O_WRONLY, OpenFlags.O_APPEND, OpenFlags.O_CREAT, OpenFlags.O_NOFOLLOW, OpenFlags.O_CLOEXEC, OpenFlags.O_NONBLOCK), mode);
+        if (fd < 0)
+            throw failure("openat(" + dirFd + "," + name + ",O_WRONLY|O_APPEND|O_CREAT|O_NOFOLLOW,0" + Integer.toOctalString(mode) + ")", libc.errno());
+        return fd;
+    }
+
+    /**
+     * @param name one path component, no {@code /}
+     * @return true if the directory was created, false if {@code name} existed already (as anything)
+     * @throws IOException if it cannot be created otherwise
+     */
+    public boolean mkdirAt(int dirFd, String name, int mode) throws IOException
+    {
+        if (libc.mkdirat(dirFd, checkedName(name), mode) == 0)
+            return true;
+        int errno = libc.errno();
+        if (errno == Errno.EEXIST.intValue())
+            return false;
+        throw failure("mkdirat(" + dirFd + "," + name + ",0" + Integer.toOctalString(mode) + ")", errno);
+    }
+
+    /**
+     * Removes the name {@code name} of the directory {@code dirFd}; a symbolic link is removed itself, never followed.
+     *
+     * @param directory whether {@code name} is an (empty) directory, as {@code rmdir(2)}
+     * @throws NoSuchFileException if there is no such name
+     * @throws IOException if it cannot be removed otherwise, for example ENOTEMPTY
+     */
+    public void unlinkAt(int dirFd, String name, boolean directory) throws IOException
+    {
+        if (libc.unlinkat(dirFd, checkedName(name), directory ? AT_REMOVEDIR : 0) < 0)
+            throw failure("unlinkat(" + dirFd + "," + name + (directory ? ",AT_REMOVEDIR)" : ",0)"), libc.errno());
+    }
+
+    /**
+     * Renames {@code from} to {@code to}, both names of the directory {@code dirFd}, replacing {@code to}.
+     *
+     * @throws IOException if the rename failed
+     */
+    public void renameAt(int dirFd, String from, String to) throws IOException
+    {
+        if (libc.renameat(dirFd, checkedName(from), checkedName(to)) < 0)
+            throw failure("renameat(" + dirFd + "," + from + "," + to + ")", libc.errno());
+    }
+
+    /**
+     * @return the status of the open file {@code fd}: what it is, owner, group, mode, size
+     * @throws IOException if the call fails
+     */
+    public FileStat fstat(int fd) throws IOException
+    {
+        FileStat stat = posix.allocateStat();
+        if (posix.fstat(fd, stat) < 0)
+            throw failure("fstat(" + fd + ")", posix.errno());
+        return stat;
+    }
+
+    /**
+     * @param uid the new owner, or {@link #UNCHANGED_ID}
+     * @param gid the new group, or {@link #UNCHANGED_ID}
+     * @throws IOException if the call fails, typically EPERM without CAP_CHOWN
+     */
+    public void fchown(int fd, int uid, int gid) throws IOException
+    {
+        if (posix.fchown(fd, uid, gid) < 0)
+            throw failure("fchown(" + fd + "," + uid + "," + gid + ")", posix.errno());
+    }
+
+    /**
+     * @throws IOException if the call fails
+     */
+    public void fchmod(int fd, int mode) throws IOException
+    {
+        if (posix.fchmod(fd, mode) < 0)
+            throw failure("fchmod(" + fd + ",0" + Integer.toOctalString(mode) + ")", posix.errno());
+    }
+
+    /**
+     * Writes all of {@code bytes} to a blocking descriptor, such as a regular file.
+     *
+     * @throws IOException if a write failed
+     */
+    public void write(int fd, byte[] bytes) throws IOException
+    {
+        ByteBuffer buffer = ByteBuffer.wrap(bytes);
+        while (buffer.hasRemaining())
+        {
+            int written = posix.write(fd, buffer, buffer.remaining());
+            if (written < 0)
+            {
+                int errno = posix.errno();
+                if (errno != Errno.EINTR.intValue())
+                    throw failure("write(" + fd + ")", errno);
+                continue;
+            }
+            buffer.position(buffer.position() + written);
+        }
+    }
+
+    /**
+     * <p>The names in an open directory, {@code .} and {@code ..} excepted. Linux's {@code /proc/self/fd/N} opens
+     * the very directory {@code dirFd} refers to, wherever it was moved, whatever its path now leads to.</p>
+     *
+     * @throws IOException if the directory cannot be read
+     */
+    public List<String> list(int dirFd) throws IOException
+    {
+        try (Stream<Path> entries = Files.list(Path.of("/proc/self/fd", Integer.toString(dirFd))))
+        {
+            return entries.map(entry -> entry.getFileName().toString()).collect(Collectors.toList());
+        }
+    }
+
+    private static String checkedName(String name)
+    {
+        if (name.isEmpty() || name.equals(".") || name.equals("..") || name.indexOf('/') >= 0 || name.indexOf('\0') >= 0)
+            throw new IllegalArgumentException("not a single path component: '" + name + "'");
+        return name;
+    }
+
+    private static int flags(OpenFlags... flags)
+    {
+        return Arrays.stream(flags).mapToInt(OpenFlags::intValue).reduce(0, (a, b) -> a | b);
     }
 
     /**

@@ -11,6 +11,7 @@ import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
@@ -39,7 +40,7 @@ import org.jettyitk.internal.posix.PrivilegeException;
  *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
  * </ol>
  * <p>Exit statuses: 0 after EOF on stdin; {@value #EXIT_USAGE} bad arguments; the {@link PrivilegeDrop}
- * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed.</p>
+ * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed or the temporary directory created.</p>
  */
 public final class WorkerMain
 {
@@ -77,6 +78,7 @@ public final class WorkerMain
      */
     public static final int PIPE_CAPACITY = 1024 * 1024;
     private static final Path PIPE_MAX_SIZE = Path.of("/proc/sys/fs/pipe-max-size");
+    private static final Path PROC_STATUS = Path.of("/proc/self/status");
 
     private WorkerMain()
     {
@@ -99,6 +101,12 @@ public final class WorkerMain
             exit(stderr, EXIT_USAGE, "bad arguments: " + x.getMessage());
             return;
         }
+
+        // Launched through setpriv, the worker is the tenant already: its temporary directory must exist before
+        // jnr-posix's native library is extracted there. As root, it waits for the drop.
+        boolean root = runsAsRoot();
+        if (!root && !createTemporaryDirectory(arguments, stderr))
+            return;
 
         Posix posix;
         try
@@ -125,6 +133,8 @@ public final class WorkerMain
             arguments.limits().apply(posix);
             PrivilegeDrop.dropTo(posix, arguments.identity());
             PrivilegeDrop.verify(posix, arguments.identity());
+            if (root && !createTemporaryDirectory(arguments, stderr))
+                return;
         }
         catch (PrivilegeException x)
         {
@@ -165,6 +175,48 @@ public final class WorkerMain
             x.printStackTrace(stderr);
         }
         System.exit(0);
+    }
+
+    /**
+     * <p>Creates {@code java.io.tmpdir} ({@code HOME/tmp}, where {@code TMPDIR} points too), mode 0700, unless it
+     * exists: the front never creates anything in the tenant's {@code HOME}, so the worker does, as the tenant.</p>
+     *
+     * @return false if it could not, after exiting with {@link #EXIT_DEPLOY_FAILED}
+     */
+    private static boolean createTemporaryDirectory(WorkerArguments arguments, PrintStream stderr)
+    {
+        Path tmp = Path.of(System.getProperty("java.io.tmpdir"));
+        try
+        {
+            Files.createDirectories(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+            return true;
+        }
+        catch (IOException | RuntimeException x)
+        {
+            stderr.println("jetty-itk worker " + arguments.vhost() + ": cannot create its temporary directory " + tmp + ": " + x);
+            System.exit(EXIT_DEPLOY_FAILED);
+            return false;
+        }
+    }
+
+    /**
+     * @return whether the effective uid is 0, as {@code /proc/self/status} says: jnr-posix is not loaded yet
+     */
+    private static boolean runsAsRoot()
+    {
+        try
+        {
+            for (String line : Files.readAllLines(PROC_STATUS))
+            {
+                if (line.startsWith("Uid:"))
+                    return "0".equals(line.substring("Uid:".length()).trim().split("\\s+")[1]);
+            }
+        }
+        catch (IOException | RuntimeException x)
+        {
+            // Not Linux's procfs: take the careful side, create it only after the drop.
+        }
+        return true;
     }
 
     /**

@@ -3,10 +3,14 @@ package org.jettyitk.internal.posix;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.NotDirectoryException;
 import java.nio.file.Path;
 import java.util.Arrays;
 
 import jnr.constants.platform.RLIMIT;
+import jnr.posix.FileStat;
 import jnr.posix.POSIX;
 import jnr.posix.POSIXFactory;
 import org.junit.jupiter.api.BeforeAll;
@@ -190,6 +194,53 @@ public class PosixTest
         {
             posix.close(read);
             posix.close(write);
+        }
+    }
+    @Test
+    public void testAtCallsActOnNamesOfTheOpenDirectoryWithoutFollowingLinks() throws Exception
+    {
+        Path root = Files.createTempDirectory("itk-posix-at-");
+        Path elsewhere = Files.createDirectory(root.resolve("elsewhere"));
+        Path target = Files.writeString(elsewhere.resolve("target.txt"), "kept\n");
+        Path directory = Files.createDirectory(root.resolve("directory"));
+        Files.createSymbolicLink(directory.resolve("link"), elsewhere);
+        Files.createSymbolicLink(directory.resolve("file-link"), target);
+        int fd = posix.openDirectory(directory);
+        try
+        {
+            assertThrows(NotDirectoryException.class, () -> posix.openDirectoryAt(fd, "link"));
+            assertThrows(NoSuchFileException.class, () -> posix.openDirectoryAt(fd, "missing"));
+            IOException appendThroughLink = assertThrows(IOException.class, () -> posix.openForAppendAt(fd, "file-link", 0600));
+            assertTrue(appendThroughLink.getMessage().contains("ELOOP"), appendThroughLink.getMessage());
+
+            assertTrue(posix.mkdirAt(fd, "made", 0700));
+            assertFalse(posix.mkdirAt(fd, "made", 0700));
+            int made = posix.openDirectoryAt(fd, "made");
+            FileStat stat = posix.fstat(made);
+            posix.close(made);
+            assertTrue(stat.isDirectory());
+            assertEquals(0700, stat.mode() & 07777);
+
+            int file = posix.openForAppendAt(fd, "log", 0600);
+            posix.write(file, "one\n".getBytes());
+            posix.close(file);
+            posix.renameAt(fd, "log", "log.1");
+            assertEquals("one\n", Files.readString(directory.resolve("log.1")));
+
+            posix.unlinkAt(fd, "link", false);
+            posix.unlinkAt(fd, "file-link", false);
+            posix.unlinkAt(fd, "made", true);
+            posix.unlinkAt(fd, "log.1", false);
+            assertEquals(java.util.List.of(), posix.list(fd));
+            assertTrue(Files.exists(target, LinkOption.NOFOLLOW_LINKS), "a link's target is never removed");
+        }
+        finally
+        {
+            posix.close(fd);
+            Files.delete(target);
+            Files.delete(elsewhere);
+            Files.delete(directory);
+            Files.delete(root);
         }
     }
 }

@@ -69,7 +69,8 @@ public final class DemoServer
         Path secret = home.resolve("secret.txt");
         Files.writeString(secret, name + "'s secret\n");
         chownTree(home, id);
-        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx--x--x"));
+        // Only the tenant (its worker) may enter: other tenants can neither read its app nor its files.
+        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx------"));
         Files.setPosixFilePermissions(secret, PosixFilePermissions.fromString("rw-------"));
 
         VirtualHost vhost = new VirtualHost(name);

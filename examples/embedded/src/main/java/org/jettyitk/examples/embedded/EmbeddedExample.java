@@ -140,8 +140,8 @@ public final class EmbeddedExample
                 Files.setAttribute(path, "unix:gid", id);
             }
         }
-        // Others may reach the app through the tenant's directory, not list or read it.
-        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx--x--x"));
+        // Only the tenant (its worker) may enter: other tenants can neither read its app nor its files.
+        Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx------"));
 
         VirtualHost vhost = new VirtualHost(name);
         vhost.setHostNames(name + ".localhost");
