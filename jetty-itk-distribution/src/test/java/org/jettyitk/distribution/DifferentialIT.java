@@ -27,25 +27,22 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import java.util.stream.Stream;
-import java.util.zip.GZIPInputStream;
 
 import org.eclipse.jetty.client.BytesRequestContent;
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.client.Request;
 import org.eclipse.jetty.http.HttpCookieStore;
-import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
 import org.eclipse.jetty.io.ClientConnector;
 import org.eclipse.jetty.util.component.LifeCycle;
+import org.jettyitk.distribution.ResponseComparison.Observed;
 import org.jettyitk.distribution.WireExchange.Field;
-import org.jettyitk.distribution.WireExchange.Head;
 import org.jettyitk.distribution.WireExchange.Response;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
@@ -79,7 +76,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * bytes on a socket so that header-name case and order are seen as on the wire, HTTP/2 with Jetty's client (h2c
  * with prior knowledge). Status line, interim responses, headers (names with their case, values, repeated
  * headers in order, the order of the headers the app set) and bodies are compared. Each request whose responses
- * differ is one failing test that lists every difference found, except those that {@link #MUST_DIFFER} removes
+ * differ is one failing test that lists every difference found, except those that {@code ResponseComparison.MUST_DIFFER} removes
  * before the comparison and those that {@link #ACCEPTED} names, each with its reason.</p>
  * <p>A new case is one line of {@link #CASES}: a request as text, {@code \n} for CRLF, where {@code {authority}}
  * is {@code fid.itk.test:PORT}, {@code {length}} the length of the body (after the first empty line), and
@@ -252,21 +249,8 @@ public class DifferentialIT
         wire("h2 status 204", "GET /echo?status=204&nobody HTTP/2\n\n"));
 
     /**
-     * <p>What must differ between two servers and is made equal before the comparison, each with its reason.</p>
-     */
-    private static final List<Normalisation> MUST_DIFFER = List.of(
-        // The time of the response, also in interim responses.
-        new Normalisation("Date", Pattern.compile(".+"), "(a date)", Body.UNCHANGED),
-        // The time each server unpacked the WAR, which the default servlet gives static files.
-        new Normalisation("Last-Modified", Pattern.compile(".+"), "(the time the WAR was unpacked)", Body.UNCHANGED),
-        // A random session id per server (the app shows none in its bodies).
-        new Normalisation("Set-Cookie", Pattern.compile("(?<=JSESSIONID=)[^;\\s]+"), "(a session id)", Body.UNCHANGED),
-        // Jetty draws a random boundary for each multipart/byteranges response: in the header and the body.
-        new Normalisation("Content-Type", Pattern.compile("(?<=multipart/byteranges; boundary=)[^;]+"), "(a boundary)", Body.MATCHED_TEXT));
-
-    /**
      * <p>Differences that are accepted, each with its reason: the pattern matches one difference as
-     * {@link #differences} words it.</p>
+     * {@link ResponseComparison#differences} words it.</p>
      */
     private static final List<Accepted> ACCEPTED = List.of(
         // RFC 9110 7.6.1: an intermediary removes Connection, the headers it names (the table names them
@@ -300,26 +284,6 @@ public class DifferentialIT
         }
     }
 
-    /**
-     * A value that must differ: in a header's value, what the pattern matches becomes the replacement, and so in
-     * the body as {@link Body} says.
-     */
-    private record Normalisation(String header, Pattern value, String replacement, Body body)
-    {
-        String apply(String text)
-        {
-            return value.matcher(text).replaceAll(replacement);
-        }
-    }
-
-    private enum Body
-    {
-        /** The body does not show the value. */
-        UNCHANGED,
-        /** The text the pattern matched in the header is replaced wherever it is in the body. */
-        MATCHED_TEXT
-    }
-
     private record Accepted(String name, Pattern difference)
     {
     }
@@ -328,13 +292,6 @@ public class DifferentialIT
      * A base running Jetty on its own loopback address, and the HTTP/2 client that reaches it.
      */
     private record Server(String name, JettyBase base, InetSocketAddress address, HttpClient http2)
-    {
-    }
-
-    /**
-     * A response as compared: interim responses, status line, headers, body (decoded if gzip) and trailers.
-     */
-    private record Observed(List<Head> interim, String status, List<Field> headers, byte[] body, List<Field> trailers)
     {
     }
 
@@ -528,7 +485,7 @@ public class DifferentialIT
             Observed expected = send(plain, c.steps().get(step), plainState);
             Observed actual = send(itk, c.steps().get(step), itkState);
             String prefix = c.steps().size() > 1 ? "request " + (step + 1) + ": " : "";
-            for (String difference : differences(expected, actual))
+            for (String difference : ResponseComparison.differences(expected, actual))
             {
                 Accepted reason = ACCEPTED.stream().filter(a -> a.difference().matcher(difference).matches()).findFirst().orElse(null);
                 if (reason == null)
@@ -560,10 +517,10 @@ public class DifferentialIT
         try
         {
             Observed observed = head.substring(0, head.indexOf("\r\n")).endsWith(" HTTP/2")
-                ? observe(sendHttp2(server, head, body))
-                : observe(WireExchange.exchange(server.address(), head, body));
+                ? ResponseComparison.observe(sendHttp2(server, head, body))
+                : ResponseComparison.observe(WireExchange.exchange(server.address(), head, body));
             remember(observed, state);
-            return normalise(observed);
+            return ResponseComparison.normalise(observed);
         }
         catch (Exception x)
         {
@@ -593,21 +550,6 @@ public class DifferentialIT
         return request.send();
     }
 
-    private static Observed observe(Response response)
-    {
-        return new Observed(response.interim(), response.head().statusLine(), response.head().fields(), response.body(), response.trailers());
-    }
-
-    private static Observed observe(ContentResponse response)
-    {
-        List<Field> headers = new ArrayList<>();
-        for (HttpField field : response.getHeaders())
-        {
-            headers.add(new Field(field.getName(), field.getValue()));
-        }
-        return new Observed(List.of(), response.getVersion() + " " + response.getStatus(), headers, response.getContent(), List.of());
-    }
-
     /**
      * Keeps what a following request of the same case may send back: the session cookie, ETag, Last-Modified.
      */
@@ -623,150 +565,6 @@ public class DifferentialIT
             else if ("last-modified".equals(name))
                 state.put("last-modified", field.value());
         }
-    }
-
-    private static Observed normalise(Observed observed) throws IOException
-    {
-        StringBuilder text = new StringBuilder(new String(observed.body(), StandardCharsets.ISO_8859_1));
-        List<Field> headers = normalise(observed.headers(), text);
-        List<Head> interim = new ArrayList<>();
-        for (Head head : observed.interim())
-        {
-            interim.add(new Head(head.statusLine(), normalise(head.fields(), new StringBuilder())));
-        }
-        byte[] bytes = text.toString().getBytes(StandardCharsets.ISO_8859_1);
-        // A deflate stream's bytes depend on where its writer flushed, which a relay may change: gzip bodies are
-        // compared decoded (the Content-Encoding and Content-Length headers are still compared as sent).
-        boolean gzip = headers.stream().anyMatch(f -> f.name().equalsIgnoreCase("Content-Encoding") && f.value().contains("gzip"));
-        if (gzip && bytes.length > 0)
-        {
-            try (InputStream in = new GZIPInputStream(new ByteArrayInputStream(bytes)))
-            {
-                bytes = in.readAllBytes();
-            }
-        }
-        return new Observed(interim, observed.status(), headers, bytes, observed.trailers());
-    }
-
-    /**
-     * @param body the body as ISO-8859-1 text, where {@link Body#MATCHED_TEXT} values are replaced
-     */
-    private static List<Field> normalise(List<Field> fields, StringBuilder body)
-    {
-        List<Field> normalised = new ArrayList<>();
-        for (Field field : fields)
-        {
-            String value = field.value();
-            for (Normalisation normalisation : MUST_DIFFER)
-            {
-                if (!normalisation.header().equalsIgnoreCase(field.name()))
-                    continue;
-                Matcher matcher = normalisation.value().matcher(value);
-                if (!matcher.find())
-                    continue;
-                if (normalisation.body() == Body.MATCHED_TEXT)
-                {
-                    String replaced = body.toString().replace(matcher.group(), normalisation.replacement());
-                    body.setLength(0);
-                    body.append(replaced);
-                }
-                value = normalisation.apply(value);
-            }
-            normalised.add(new Field(field.name(), value));
-        }
-        return normalised;
-    }
-
-    /**
-     * @return every difference between the two responses, in words
-     */
-    static List<String> differences(Observed plain, Observed itk)
-    {
-        List<String> differences = new ArrayList<>();
-        if (!plain.status().equals(itk.status()))
-            differences.add("status line: plain '" + plain.status() + "', itk '" + itk.status() + "'");
-        if (!plain.interim().equals(itk.interim()))
-            differences.add("interim responses: plain " + plain.interim() + ", itk " + itk.interim());
-        compareFields("header", plain.headers(), itk.headers(), differences);
-        compareFields("trailer", plain.trailers(), itk.trailers(), differences);
-        List<String> plainOrder = appHeaderOrder(plain.headers());
-        List<String> itkOrder = appHeaderOrder(itk.headers());
-        if (!plainOrder.equals(itkOrder))
-            differences.add("order of the headers the app set: plain " + plainOrder + ", itk " + itkOrder);
-        compareBodies(plain.body(), itk.body(), differences);
-        return differences;
-    }
-
-    private static void compareFields(String kind, List<Field> plain, List<Field> itk, List<String> differences)
-    {
-        Map<String, List<Field>> plainByName = byName(plain);
-        Map<String, List<Field>> itkByName = byName(itk);
-        Map<String, Boolean> names = new LinkedHashMap<>();
-        plainByName.keySet().forEach(name -> names.put(name, true));
-        itkByName.keySet().forEach(name -> names.put(name, true));
-        for (String name : names.keySet())
-        {
-            List<Field> p = plainByName.getOrDefault(name, List.of());
-            List<Field> i = itkByName.getOrDefault(name, List.of());
-            List<String> pValues = p.stream().map(Field::value).toList();
-            List<String> iValues = i.stream().map(Field::value).toList();
-            List<String> pNames = p.stream().map(Field::name).distinct().toList();
-            List<String> iNames = i.stream().map(Field::name).distinct().toList();
-            String shown = (p.isEmpty() ? i : p).get(0).name();
-            if (p.isEmpty())
-                differences.add(kind + " only in itk: " + i);
-            else if (i.isEmpty())
-                differences.add(kind + " only in plain: " + p);
-            else if (!pValues.equals(iValues))
-                differences.add(kind + " " + shown + ": plain " + p + ", itk " + i);
-            else if (!pNames.equals(iNames))
-                differences.add(kind + " name case: plain " + pNames + ", itk " + iNames);
-        }
-    }
-
-    /**
-     * @return the fields by lower-case name, each name's fields in order
-     */
-    private static Map<String, List<Field>> byName(List<Field> fields)
-    {
-        return fields.stream().collect(Collectors.groupingBy(f -> f.name().toLowerCase(Locale.ENGLISH), LinkedHashMap::new, Collectors.toList()));
-    }
-
-    /**
-     * @return the names of the headers the app set itself ({@code X-App-*}), in their order
-     */
-    private static List<String> appHeaderOrder(List<Field> fields)
-    {
-        return fields.stream()
-            .map(f -> f.name().toLowerCase(Locale.ENGLISH))
-            .filter(name -> name.startsWith("x-app-"))
-            .toList();
-    }
-
-    private static void compareBodies(byte[] plain, byte[] itk, List<String> differences)
-    {
-        if (java.util.Arrays.equals(plain, itk))
-            return;
-        List<String> plainLines = lines(plain);
-        List<String> itkLines = lines(itk);
-        List<String> onlyPlain = new ArrayList<>(plainLines);
-        itkLines.forEach(onlyPlain::remove);
-        List<String> onlyItk = new ArrayList<>(itkLines);
-        plainLines.forEach(onlyItk::remove);
-        onlyPlain.forEach(line -> differences.add("body line only in plain: " + abbreviate(line)));
-        onlyItk.forEach(line -> differences.add("body line only in itk: " + abbreviate(line)));
-        if (onlyPlain.isEmpty() && onlyItk.isEmpty())
-            differences.add("body: same lines, other order or line ends (plain " + plain.length + " bytes, itk " + itk.length + ")");
-    }
-
-    private static List<String> lines(byte[] body)
-    {
-        return List.of(new String(body, StandardCharsets.UTF_8).split("\r?\n"));
-    }
-
-    private static String abbreviate(String line)
-    {
-        return line.length() <= 300 ? line : line.substring(0, 300) + "...(" + line.length() + " chars)";
     }
 
     /**
