@@ -75,9 +75,10 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@link #CASES} (and, for the full pair, of {@link #HTTP2_CASES}) is sent to both servers of a pair, HTTP/1.x as
  * bytes on a socket so that header-name case and order are seen as on the wire, HTTP/2 with Jetty's client (h2c
  * with prior knowledge). Status line, interim responses, headers (names with their case, values, repeated
- * headers in order, the order of the headers the app set) and bodies are compared. Each request whose responses
- * differ is one failing test that lists every difference found, except those that {@code ResponseComparison.MUST_DIFFER} removes
- * before the comparison and those that {@link #ACCEPTED} names, each with its reason.</p>
+ * headers in order, the order of the headers the app set) and bodies are compared by {@link ResponseComparison}.
+ * Each request whose responses differ is one failing test that lists every difference found, except what must
+ * differ between two servers (made equal before the comparison) and what {@link #ACCEPTED} names, each with its
+ * reason.</p>
  * <p>A new case is one line of {@link #CASES}: a request as text, {@code \n} for CRLF, where {@code {authority}}
  * is {@code fid.itk.test:PORT}, {@code {length}} the length of the body (after the first empty line), and
  * {@code {session}}, {@code {etag}} and {@code {last-modified}} what the previous request of the same case got
@@ -103,150 +104,150 @@ public class DifferentialIT
      */
     private static final List<Case> CASES = List.of(
         // Every method on a servlet that answers them all.
-        wire("GET with query", "GET /echo/some/path?q=1&q=2&empty=&x=%C3%A9 HTTP/1.1\nHost: {authority}\nUser-Agent: fidelity-test\nAccept: */*\n\n"),
-        wire("HEAD", "HEAD /echo HTTP/1.1\nHost: {authority}\n\n"),
-        wire("HEAD with body size known", "HEAD /text?lines=3 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("POST application/json", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"name\":\"value\",\"n\":1}"),
-        wire("POST application/json;charset=UTF-8", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json;charset=UTF-8\nContent-Length: {length}\n\n{\"name\":\"\u00e9t\u00e9\"}"),
-        wire("PUT text/plain;charset=utf-8", "PUT /echo/item/1 HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=utf-8\nContent-Length: {length}\n\nput body \u00e9\u4e2d"),
-        wire("DELETE", "DELETE /echo/item/1 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("OPTIONS", "OPTIONS /echo HTTP/1.1\nHost: {authority}\n\n"),
-        wire("OPTIONS *", "OPTIONS * HTTP/1.1\nHost: {authority}\n\n"),
-        wire("PATCH application/merge-patch+json", "PATCH /echo/item/1 HTTP/1.1\nHost: {authority}\nContent-Type: application/merge-patch+json\nContent-Length: {length}\n\n{\"n\":2}"),
-        wire("TRACE", "TRACE /echo HTTP/1.1\nHost: {authority}\nX-Traced: yes\n\n"),
-        wire("unknown method", "FROBNICATE /echo HTTP/1.1\nHost: {authority}\n\n"),
+        request("GET with query", "GET /echo/some/path?q=1&q=2&empty=&x=%C3%A9 HTTP/1.1\nHost: {authority}\nUser-Agent: fidelity-test\nAccept: */*\n\n"),
+        request("HEAD", "HEAD /echo HTTP/1.1\nHost: {authority}\n\n"),
+        request("HEAD with body size known", "HEAD /text?lines=3 HTTP/1.1\nHost: {authority}\n\n"),
+        request("POST application/json", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"name\":\"value\",\"n\":1}"),
+        request("POST application/json;charset=UTF-8", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json;charset=UTF-8\nContent-Length: {length}\n\n{\"name\":\"\u00e9t\u00e9\"}"),
+        request("PUT text/plain;charset=utf-8", "PUT /echo/item/1 HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=utf-8\nContent-Length: {length}\n\nput body \u00e9\u4e2d"),
+        request("DELETE", "DELETE /echo/item/1 HTTP/1.1\nHost: {authority}\n\n"),
+        request("OPTIONS", "OPTIONS /echo HTTP/1.1\nHost: {authority}\n\n"),
+        request("OPTIONS *", "OPTIONS * HTTP/1.1\nHost: {authority}\n\n"),
+        request("PATCH application/merge-patch+json", "PATCH /echo/item/1 HTTP/1.1\nHost: {authority}\nContent-Type: application/merge-patch+json\nContent-Length: {length}\n\n{\"n\":2}"),
+        request("TRACE", "TRACE /echo HTTP/1.1\nHost: {authority}\nX-Traced: yes\n\n"),
+        request("unknown method", "FROBNICATE /echo HTTP/1.1\nHost: {authority}\n\n"),
         // The same methods where the container answers them (default servlet, JSP).
-        wire("HEAD static", "HEAD /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("OPTIONS static", "OPTIONS /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("TRACE static", "TRACE /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("POST static", "POST /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Length: {length}\n\nx"),
-        wire("PUT static", "PUT /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Length: {length}\n\nx"),
-        wire("DELETE static", "DELETE /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("PATCH static", "PATCH /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
+        request("HEAD static", "HEAD /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("OPTIONS static", "OPTIONS /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("TRACE static", "TRACE /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("POST static", "POST /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Length: {length}\n\nx"),
+        request("PUT static", "PUT /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Length: {length}\n\nx"),
+        request("DELETE static", "DELETE /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("PATCH static", "PATCH /static/hello.txt HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
         // Bodies: framing and content types.
-        wire("POST Content-Length 0", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
-        wire("POST no Content-Type", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Length: {length}\n\nno type"),
-        wire("POST chunked", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=utf-8\nTransfer-Encoding: chunked\n\n5\nhello\n7\n, world\n0\n\n"),
-        wire("POST chunked with trailer", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nTransfer-Encoding: chunked\nTrailer: X-Checksum\n\n4\nbody\n0\nX-Checksum: 42\n\n"),
-        wire("PUT Expect 100-continue", "PUT /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json\nExpect: 100-continue\nContent-Length: {length}\n\n{\"after\":\"continue\"}"),
-        wire("POST Expect 100-continue chunked", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nExpect: 100-continue\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"),
-        wire("POST Expect 100-continue, error page", "POST /no-such-page HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nExpect: 100-continue\nContent-Length: {length}\n\nnever read"),
-        wire("POST text/plain;charset=ISO-8859-1", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=ISO-8859-1\nContent-Length: {length}\n\ncaf\u00e9"),
-        wire("POST text/html;charset=windows-1252", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/html; charset=windows-1252\nContent-Length: {length}\n\n<p>x</p>"),
-        wire("POST application/xml", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/xml\nContent-Length: {length}\n\n<a b=\"c\"/>"),
-        wire("POST application/octet-stream", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/octet-stream\nContent-Length: {length}\n\n\u0001\u0002binary"),
-        wire("POST text/csv", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/csv\nContent-Length: {length}\n\na,b\n1,2\n"),
-        wire("HTTP/1.0 POST", "POST /echo HTTP/1.0\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"v\":\"1.0\"}"),
-        wire("HTTP/1.0 GET keep-alive", "GET /echo HTTP/1.0\nHost: {authority}\nConnection: keep-alive\n\n"),
-        wire("HTTP/1.0 GET", "GET /echo?x=1 HTTP/1.0\nHost: {authority}\n\n"),
-        wire("HTTP/1.0 HEAD", "HEAD /static/hello.txt HTTP/1.0\nHost: {authority}\n\n"),
+        request("POST Content-Length 0", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
+        request("POST no Content-Type", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Length: {length}\n\nno type"),
+        request("POST chunked", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=utf-8\nTransfer-Encoding: chunked\n\n5\nhello\n7\n, world\n0\n\n"),
+        request("POST chunked with trailer", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nTransfer-Encoding: chunked\nTrailer: X-Checksum\n\n4\nbody\n0\nX-Checksum: 42\n\n"),
+        request("PUT Expect 100-continue", "PUT /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json\nExpect: 100-continue\nContent-Length: {length}\n\n{\"after\":\"continue\"}"),
+        request("POST Expect 100-continue chunked", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nExpect: 100-continue\nTransfer-Encoding: chunked\n\n3\nabc\n0\n\n"),
+        request("POST Expect 100-continue, error page", "POST /no-such-page HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nExpect: 100-continue\nContent-Length: {length}\n\nnever read"),
+        request("POST text/plain;charset=ISO-8859-1", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain;charset=ISO-8859-1\nContent-Length: {length}\n\ncaf\u00e9"),
+        request("POST text/html;charset=windows-1252", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/html; charset=windows-1252\nContent-Length: {length}\n\n<p>x</p>"),
+        request("POST application/xml", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/xml\nContent-Length: {length}\n\n<a b=\"c\"/>"),
+        request("POST application/octet-stream", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/octet-stream\nContent-Length: {length}\n\n\u0001\u0002binary"),
+        request("POST text/csv", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/csv\nContent-Length: {length}\n\na,b\n1,2\n"),
+        request("HTTP/1.0 POST", "POST /echo HTTP/1.0\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"v\":\"1.0\"}"),
+        request("HTTP/1.0 GET keep-alive", "GET /echo HTTP/1.0\nHost: {authority}\nConnection: keep-alive\n\n"),
+        request("HTTP/1.0 GET", "GET /echo?x=1 HTTP/1.0\nHost: {authority}\n\n"),
+        request("HTTP/1.0 HEAD", "HEAD /static/hello.txt HTTP/1.0\nHost: {authority}\n\n"),
         // Form parameters.
-        wire("form urlencoded", "POST /echo?read=params&q=query HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded\nContent-Length: {length}\n\nname=form+value&name=second&x=%C3%A9&empty="),
-        wire("form urlencoded charset", "POST /echo?read=params HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded; charset=ISO-8859-1\nContent-Length: {length}\n\nname=caf%E9"),
-        wire("form multipart", "POST /multipart HTTP/1.1\nHost: {authority}\nContent-Type: multipart/form-data; boundary=XyZ\nContent-Length: {length}\n\n--XyZ\nContent-Disposition: form-data; name=\"name\"\n\nfield value\n--XyZ\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\nContent-Type: text/plain\n\nfile content\n--XyZ--\n"),
+        request("form urlencoded", "POST /echo?read=params&q=query HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded\nContent-Length: {length}\n\nname=form+value&name=second&x=%C3%A9&empty="),
+        request("form urlencoded charset", "POST /echo?read=params HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded; charset=ISO-8859-1\nContent-Length: {length}\n\nname=caf%E9"),
+        request("form multipart", "POST /multipart HTTP/1.1\nHost: {authority}\nContent-Type: multipart/form-data; boundary=XyZ\nContent-Length: {length}\n\n--XyZ\nContent-Disposition: form-data; name=\"name\"\n\nfield value\n--XyZ\nContent-Disposition: form-data; name=\"file\"; filename=\"a.txt\"\nContent-Type: text/plain\n\nfile content\n--XyZ--\n"),
         // Request headers as the app sees them.
-        wire("header names case", "GET /echo HTTP/1.1\nHost: {authority}\nx-lower-case: a\nX-UPPER-CASE: b\nX-MiXeD-CaSe: c\nuser-agent: lower-agent\nACCEPT-LANGUAGE: fr\ncontent-TYPE: text/plain\n\n"),
-        wire("header repeated", "GET /echo HTTP/1.1\nHost: {authority}\nX-Repeat: 1\nX-Other: between\nX-Repeat: 2\nx-repeat: 3\nAccept: text/html, text/plain\nAccept: */*\n\n"),
-        wire("header values", "GET /echo HTTP/1.1\nHost: {authority}\nX-Empty:\nX-Spaces:   padded   \nX-Comma: a, b,c\nX-Latin1: caf\u00e9\nCookie: a=1; b=2\nCookie: c=3\n\n"),
-        wire("Connection names a header", "GET /echo HTTP/1.1\nHost: {authority}\nConnection: keep-alive, X-Hop-Secret\nX-Hop-Secret: s3cret\nKeep-Alive: timeout=5\nX-End-To-End: kept\n\n"),
-        wire("Host without port", "GET /echo HTTP/1.1\nHost: " + HOST + "\n\n"),
-        wire("Host in upper case", "GET /echo HTTP/1.1\nHost: FID.ITK.TEST:{port}\n\n"),
-        wire("absolute-form target", "GET http://{authority}/echo?abs=1 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("forwarding headers from the client", "GET /echo HTTP/1.1\nHost: {authority}\nX-Forwarded-For: 203.0.113.7\nX-Forwarded-Proto: https\nForwarded: for=203.0.113.8;proto=https\n\n"),
+        request("header names case", "GET /echo HTTP/1.1\nHost: {authority}\nx-lower-case: a\nX-UPPER-CASE: b\nX-MiXeD-CaSe: c\nuser-agent: lower-agent\nACCEPT-LANGUAGE: fr\ncontent-TYPE: text/plain\n\n"),
+        request("header repeated", "GET /echo HTTP/1.1\nHost: {authority}\nX-Repeat: 1\nX-Other: between\nX-Repeat: 2\nx-repeat: 3\nAccept: text/html, text/plain\nAccept: */*\n\n"),
+        request("header values", "GET /echo HTTP/1.1\nHost: {authority}\nX-Empty:\nX-Spaces:   padded   \nX-Comma: a, b,c\nX-Latin1: caf\u00e9\nCookie: a=1; b=2\nCookie: c=3\n\n"),
+        request("Connection names a header", "GET /echo HTTP/1.1\nHost: {authority}\nConnection: keep-alive, X-Hop-Secret\nX-Hop-Secret: s3cret\nKeep-Alive: timeout=5\nX-End-To-End: kept\n\n"),
+        request("Host without port", "GET /echo HTTP/1.1\nHost: " + HOST + "\n\n"),
+        request("Host in upper case", "GET /echo HTTP/1.1\nHost: FID.ITK.TEST:{port}\n\n"),
+        request("absolute-form target", "GET http://{authority}/echo?abs=1 HTTP/1.1\nHost: {authority}\n\n"),
+        request("forwarding headers from the client", "GET /echo HTTP/1.1\nHost: {authority}\nX-Forwarded-For: 203.0.113.7\nX-Forwarded-Proto: https\nForwarded: for=203.0.113.8;proto=https\n\n"),
         // Response headers and status codes set by the app.
-        wire("response headers set by the app", "GET /echo?add=X-App-MiXed:v1&add=X-App-Repeat:1&add=x-app-lower:l&add=X-App-Repeat:2&add=X-APP-UPPER:U&add=Cache-Control:no-store&add=X-App-Empty: HTTP/1.1\nHost: {authority}\n\n"),
-        wire("response content type set by the app", "GET /echo?type=application/json;charset=ISO-8859-1 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 102 interim", "GET /echo?interim=102 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 103 interim", "GET /echo?interim=103&add=Link:</static/hello.txt>;rel=preload HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 201 with body", "POST /echo?status=201&add=Location:/echo/new HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
-        wire("status 202 no body", "GET /echo?status=202&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 204", "DELETE /echo?status=204&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 204 with body written", "GET /echo?status=204 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 205", "GET /echo?status=205&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 301 set by the app", "GET /echo?status=301&add=Location:/elsewhere&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 304 set by the app", "GET /echo?status=304&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 400 with body", "GET /echo?status=400 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 401 with header", "GET /echo?status=401&add=WWW-Authenticate:Basic%20realm=%22x%22&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 404 set, not sent", "GET /echo?status=404 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 418", "GET /echo?status=418 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 500 no body", "GET /echo?status=500&nobody HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 503 with Retry-After", "GET /echo?status=503&add=Retry-After:7 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("status 599", "GET /echo?status=599 HTTP/1.1\nHost: {authority}\n\n"),
+        request("response headers set by the app", "GET /echo?add=X-App-MiXed:v1&add=X-App-Repeat:1&add=x-app-lower:l&add=X-App-Repeat:2&add=X-APP-UPPER:U&add=Cache-Control:no-store&add=X-App-Empty: HTTP/1.1\nHost: {authority}\n\n"),
+        request("response content type set by the app", "GET /echo?type=application/json;charset=ISO-8859-1 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 102 interim", "GET /echo?interim=102 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 103 interim", "GET /echo?interim=103&add=Link:</static/hello.txt>;rel=preload HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 201 with body", "POST /echo?status=201&add=Location:/echo/new HTTP/1.1\nHost: {authority}\nContent-Length: 0\n\n"),
+        request("status 202 no body", "GET /echo?status=202&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 204", "DELETE /echo?status=204&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 204 with body written", "GET /echo?status=204 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 205", "GET /echo?status=205&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 301 set by the app", "GET /echo?status=301&add=Location:/elsewhere&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 304 set by the app", "GET /echo?status=304&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 400 with body", "GET /echo?status=400 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 401 with header", "GET /echo?status=401&add=WWW-Authenticate:Basic%20realm=%22x%22&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 404 set, not sent", "GET /echo?status=404 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 418", "GET /echo?status=418 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 500 no body", "GET /echo?status=500&nobody HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 503 with Retry-After", "GET /echo?status=503&add=Retry-After:7 HTTP/1.1\nHost: {authority}\n\n"),
+        request("status 599", "GET /echo?status=599 HTTP/1.1\nHost: {authority}\n\n"),
         // Redirects.
-        wire("sendRedirect relative", "GET /redirect/from/here?to=there HTTP/1.1\nHost: {authority}\n\n"),
-        wire("sendRedirect absolute path", "GET /redirect?to=/echo/target%3Fa=b HTTP/1.1\nHost: {authority}\n\n"),
-        wire("sendRedirect absolute URL", "GET /redirect?to=https://elsewhere.example/x HTTP/1.1\nHost: {authority}\n\n"),
-        wire("sendRedirect, Host without port", "GET /redirect?to=there HTTP/1.1\nHost: " + HOST + "\n\n"),
-        wire("sendRedirect HTTP/1.0", "GET /redirect?to=there HTTP/1.0\nHost: {authority}\n\n"),
-        wire("directory redirect", "GET /static HTTP/1.1\nHost: {authority}\n\n"),
+        request("sendRedirect relative", "GET /redirect/from/here?to=there HTTP/1.1\nHost: {authority}\n\n"),
+        request("sendRedirect absolute path", "GET /redirect?to=/echo/target%3Fa=b HTTP/1.1\nHost: {authority}\n\n"),
+        request("sendRedirect absolute URL", "GET /redirect?to=https://elsewhere.example/x HTTP/1.1\nHost: {authority}\n\n"),
+        request("sendRedirect, Host without port", "GET /redirect?to=there HTTP/1.1\nHost: " + HOST + "\n\n"),
+        request("sendRedirect HTTP/1.0", "GET /redirect?to=there HTTP/1.0\nHost: {authority}\n\n"),
+        request("directory redirect", "GET /static HTTP/1.1\nHost: {authority}\n\n"),
         // Errors.
-        wire("sendError 404 to the app's error page", "GET /error?code=404&message=gone HTTP/1.1\nHost: {authority}\n\n"),
-        wire("sendError 410 to Jetty's error page", "GET /error?code=410 HTTP/1.1\nHost: {authority}\nAccept: text/html\n\n"),
-        wire("sendError 500 with message", "GET /error?code=500&message=broken HTTP/1.1\nHost: {authority}\nAccept: text/plain\n\n"),
-        wire("sendError JSON error page", "GET /error?code=409 HTTP/1.1\nHost: {authority}\nAccept: application/json\n\n"),
-        wire("exception to the app's error page", "GET /error?throw HTTP/1.1\nHost: {authority}\n\n"),
-        wire("no such file", "GET /static/no-such-file.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("HEAD no such file", "HEAD /no-such-page HTTP/1.1\nHost: {authority}\n\n"),
-        wire("bad request: no Host", "GET /echo HTTP/1.1\n\n"),
+        request("sendError 404 to the app's error page", "GET /error?code=404&message=gone HTTP/1.1\nHost: {authority}\n\n"),
+        request("sendError 410 to Jetty's error page", "GET /error?code=410 HTTP/1.1\nHost: {authority}\nAccept: text/html\n\n"),
+        request("sendError 500 with message", "GET /error?code=500&message=broken HTTP/1.1\nHost: {authority}\nAccept: text/plain\n\n"),
+        request("sendError JSON error page", "GET /error?code=409 HTTP/1.1\nHost: {authority}\nAccept: application/json\n\n"),
+        request("exception to the app's error page", "GET /error?throw HTTP/1.1\nHost: {authority}\n\n"),
+        request("no such file", "GET /static/no-such-file.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("HEAD no such file", "HEAD /no-such-page HTTP/1.1\nHost: {authority}\n\n"),
+        request("bad request: no Host", "GET /echo HTTP/1.1\n\n"),
         // Cookies and the session.
-        wire("session and app cookie", "GET /session?cookie HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /session HTTP/1.1\nHost: {authority}\nCookie: {session}; other=x\n\n"),
-        wire("unknown session id", "GET /session HTTP/1.1\nHost: {authority}\nCookie: JSESSIONID=node0unknown1234\n\n"),
+        request("session and app cookie", "GET /session?cookie HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /session HTTP/1.1\nHost: {authority}\nCookie: {session}; other=x\n\n"),
+        request("unknown session id", "GET /session HTTP/1.1\nHost: {authority}\nCookie: JSESSIONID=node0unknown1234\n\n"),
         // Static files: ranges and conditional requests.
-        wire("static file", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
-        wire("welcome file", "GET / HTTP/1.1\nHost: {authority}\n\n"),
-        wire("Range first bytes", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=0-9\n\n"),
-        wire("Range suffix", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=-12\n\n"),
-        wire("Range open", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=7-\n\n"),
-        wire("Range several", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=0-1,5-6\n\n"),
-        wire("Range unsatisfiable", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=500-600\n\n"),
-        wire("If-None-Match", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-None-Match: {etag}\n\n"),
-        wire("If-None-Match other", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-None-Match: \"other\"\n\n"),
-        wire("If-Modified-Since", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-Modified-Since: {last-modified}\n\n"),
-        wire("If-Modified-Since long ago", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT\n\n"),
-        wire("If-Range", "GET /static/big.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=10-19\nIf-Range: {etag}\n\n"),
+        request("static file", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n"),
+        request("welcome file", "GET / HTTP/1.1\nHost: {authority}\n\n"),
+        request("Range first bytes", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=0-9\n\n"),
+        request("Range suffix", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=-12\n\n"),
+        request("Range open", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=7-\n\n"),
+        request("Range several", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=0-1,5-6\n\n"),
+        request("Range unsatisfiable", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nRange: bytes=500-600\n\n"),
+        request("If-None-Match", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-None-Match: {etag}\n\n"),
+        request("If-None-Match other", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-None-Match: \"other\"\n\n"),
+        request("If-Modified-Since", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-Modified-Since: {last-modified}\n\n"),
+        request("If-Modified-Since long ago", "GET /static/hello.txt HTTP/1.1\nHost: {authority}\nIf-Modified-Since: Thu, 01 Jan 1998 00:00:00 GMT\n\n"),
+        request("If-Range", "GET /static/big.txt HTTP/1.1\nHost: {authority}\n\n" + NEXT + "GET /static/big.txt HTTP/1.1\nHost: {authority}\nRange: bytes=10-19\nIf-Range: {etag}\n\n"),
         // compression-gzip (full pair), or none (minimal pair).
-        wire("gzip static", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\n\n"),
-        wire("gzip servlet", "GET /text HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip, deflate, br\n\n"),
-        wire("gzip HEAD", "HEAD /text HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\n\n"),
-        wire("gzip not accepted", "GET /text HTTP/1.1\nHost: {authority}\n\n"),
-        wire("gzip with Range", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\nRange: bytes=0-99\n\n"),
-        wire("gzip request body", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Encoding: gzip\nContent-Length: {length}\n\nnot really gzip"),
+        request("gzip static", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\n\n"),
+        request("gzip servlet", "GET /text HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip, deflate, br\n\n"),
+        request("gzip HEAD", "HEAD /text HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\n\n"),
+        request("gzip not accepted", "GET /text HTTP/1.1\nHost: {authority}\n\n"),
+        request("gzip with Range", "GET /static/big.txt HTTP/1.1\nHost: {authority}\nAccept-Encoding: gzip\nRange: bytes=0-99\n\n"),
+        request("gzip request body", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/plain\nContent-Encoding: gzip\nContent-Length: {length}\n\nnot really gzip"),
         // JSP and JSTL.
-        wire("JSP with JSTL", "GET /jstl.jsp?name=%3Cb%3Ebold%3C/b%3E HTTP/1.1\nHost: {authority}\n\n"),
-        wire("JSP with JSTL, POST", "POST /jstl.jsp HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded\nContent-Length: {length}\n\nname=posted"),
-        wire("JSP without tags", "GET /plain.jsp HTTP/1.1\nHost: {authority}\n\n"),
-        wire("HEAD JSP", "HEAD /plain.jsp HTTP/1.1\nHost: {authority}\n\n"),
+        request("JSP with JSTL", "GET /jstl.jsp?name=%3Cb%3Ebold%3C/b%3E HTTP/1.1\nHost: {authority}\n\n"),
+        request("JSP with JSTL, POST", "POST /jstl.jsp HTTP/1.1\nHost: {authority}\nContent-Type: application/x-www-form-urlencoded\nContent-Length: {length}\n\nname=posted"),
+        request("JSP without tags", "GET /plain.jsp HTTP/1.1\nHost: {authority}\n\n"),
+        request("HEAD JSP", "HEAD /plain.jsp HTTP/1.1\nHost: {authority}\n\n"),
         // Async and streaming.
-        wire("servlet async", "GET /async?delayMs=50 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("streamed lines", "GET /stream?lines=5&delayMs=20 HTTP/1.1\nHost: {authority}\n\n"),
-        wire("streamed lines HTTP/1.0", "GET /stream?lines=3&delayMs=20 HTTP/1.0\nHost: {authority}\n\n"),
-        wire("large body", "GET /text?lines=3000 HTTP/1.1\nHost: {authority}\n\n"));
+        request("servlet async", "GET /async?delayMs=50 HTTP/1.1\nHost: {authority}\n\n"),
+        request("streamed lines", "GET /stream?lines=5&delayMs=20 HTTP/1.1\nHost: {authority}\n\n"),
+        request("streamed lines HTTP/1.0", "GET /stream?lines=3&delayMs=20 HTTP/1.0\nHost: {authority}\n\n"),
+        request("large body", "GET /text?lines=3000 HTTP/1.1\nHost: {authority}\n\n"));
 
     /**
      * Requests sent with Jetty's HTTP/2 client (h2c, prior knowledge) to the full pair, whose bases enable
      * {@code http2c}: the request line's version says so.
      */
     private static final List<Case> HTTP2_CASES = List.of(
-        wire("h2 GET", "GET /echo/p?q=1 HTTP/2\nX-MiXeD-CaSe: c\nX-Repeat: 1\nX-Repeat: 2\n\n"),
-        wire("h2 HEAD", "HEAD /echo HTTP/2\n\n"),
-        wire("h2 POST application/json", "POST /echo HTTP/2\nContent-Type: application/json\n\n{\"h2\":true}"),
-        wire("h2 PUT", "PUT /echo HTTP/2\nContent-Type: text/plain;charset=utf-8\n\nput \u00e9"),
-        wire("h2 DELETE", "DELETE /echo/1 HTTP/2\n\n"),
-        wire("h2 OPTIONS", "OPTIONS /echo HTTP/2\n\n"),
-        wire("h2 PATCH", "PATCH /echo HTTP/2\nContent-Type: application/json\n\n{}"),
-        wire("h2 form", "POST /echo?read=params HTTP/2\nContent-Type: application/x-www-form-urlencoded\n\nname=v&name=w"),
-        wire("h2 multipart", "POST /multipart HTTP/2\nContent-Type: multipart/form-data; boundary=XyZ\n\n--XyZ\nContent-Disposition: form-data; name=\"name\"\n\nh2 field\n--XyZ--\n"),
-        wire("h2 response headers", "GET /echo?add=X-App-MiXed:v1&add=X-App-Repeat:1&add=X-App-Repeat:2 HTTP/2\n\n"),
-        wire("h2 session", "GET /session?cookie HTTP/2\n\n" + NEXT + "GET /session HTTP/2\nCookie: {session}\n\n"),
-        wire("h2 redirect", "GET /redirect?to=there HTTP/2\n\n"),
-        wire("h2 error page", "GET /error?code=404 HTTP/2\n\n"),
-        wire("h2 Range", "GET /static/big.txt HTTP/2\nRange: bytes=0-9\n\n"),
-        wire("h2 If-None-Match", "GET /static/hello.txt HTTP/2\n\n" + NEXT + "GET /static/hello.txt HTTP/2\nIf-None-Match: {etag}\n\n"),
-        wire("h2 gzip", "GET /text HTTP/2\nAccept-Encoding: gzip\n\n"),
-        wire("h2 JSP with JSTL", "GET /jstl.jsp?name=h2 HTTP/2\n\n"),
-        wire("h2 async", "GET /async HTTP/2\n\n"),
-        wire("h2 streamed lines", "GET /stream?lines=4 HTTP/2\n\n"),
-        wire("h2 status 204", "GET /echo?status=204&nobody HTTP/2\n\n"));
+        request("h2 GET", "GET /echo/p?q=1 HTTP/2\nX-MiXeD-CaSe: c\nX-Repeat: 1\nX-Repeat: 2\n\n"),
+        request("h2 HEAD", "HEAD /echo HTTP/2\n\n"),
+        request("h2 POST application/json", "POST /echo HTTP/2\nContent-Type: application/json\n\n{\"h2\":true}"),
+        request("h2 PUT", "PUT /echo HTTP/2\nContent-Type: text/plain;charset=utf-8\n\nput \u00e9"),
+        request("h2 DELETE", "DELETE /echo/1 HTTP/2\n\n"),
+        request("h2 OPTIONS", "OPTIONS /echo HTTP/2\n\n"),
+        request("h2 PATCH", "PATCH /echo HTTP/2\nContent-Type: application/json\n\n{}"),
+        request("h2 form", "POST /echo?read=params HTTP/2\nContent-Type: application/x-www-form-urlencoded\n\nname=v&name=w"),
+        request("h2 multipart", "POST /multipart HTTP/2\nContent-Type: multipart/form-data; boundary=XyZ\n\n--XyZ\nContent-Disposition: form-data; name=\"name\"\n\nh2 field\n--XyZ--\n"),
+        request("h2 response headers", "GET /echo?add=X-App-MiXed:v1&add=X-App-Repeat:1&add=X-App-Repeat:2 HTTP/2\n\n"),
+        request("h2 session", "GET /session?cookie HTTP/2\n\n" + NEXT + "GET /session HTTP/2\nCookie: {session}\n\n"),
+        request("h2 redirect", "GET /redirect?to=there HTTP/2\n\n"),
+        request("h2 error page", "GET /error?code=404 HTTP/2\n\n"),
+        request("h2 Range", "GET /static/big.txt HTTP/2\nRange: bytes=0-9\n\n"),
+        request("h2 If-None-Match", "GET /static/hello.txt HTTP/2\n\n" + NEXT + "GET /static/hello.txt HTTP/2\nIf-None-Match: {etag}\n\n"),
+        request("h2 gzip", "GET /text HTTP/2\nAccept-Encoding: gzip\n\n"),
+        request("h2 JSP with JSTL", "GET /jstl.jsp?name=h2 HTTP/2\n\n"),
+        request("h2 async", "GET /async HTTP/2\n\n"),
+        request("h2 streamed lines", "GET /stream?lines=4 HTTP/2\n\n"),
+        request("h2 status 204", "GET /echo?status=204&nobody HTTP/2\n\n"));
 
     /**
      * <p>Differences that are accepted, each with its reason: the pattern matches one difference as
@@ -295,7 +296,7 @@ public class DifferentialIT
     {
     }
 
-    private static Case wire(String name, String requests)
+    private static Case request(String name, String requests)
     {
         return new Case(name, List.of(requests.split(Pattern.quote(NEXT))));
     }
@@ -467,6 +468,17 @@ public class DifferentialIT
     public Stream<DynamicTest> testWithJspJstlGzipAndH2cAnswerAsPlainJetty()
     {
         return compare(plainFull, itkFull, Stream.concat(CASES.stream(), HTTP2_CASES.stream()).toList());
+    }
+
+    /**
+     * The oracle against itself: plain Jetty asked everything twice answers alike once what must differ is made
+     * equal. A failure here means the comparison sees noise (a random or time-dependent value it does not
+     * normalise), not a fault of jetty-itk.
+     */
+    @TestFactory
+    public Stream<DynamicTest> testPlainJettyAnswersAlikeTwice()
+    {
+        return compare(plainFull, plainFull, Stream.concat(CASES.stream(), HTTP2_CASES.stream()).toList());
     }
 
     private Stream<DynamicTest> compare(Server plain, Server itk, List<Case> cases)
