@@ -80,7 +80,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * differ between two servers (made equal before the comparison) and what {@link #ACCEPTED} names, each with its
  * reason.</p>
  * <p>A new case is one line of {@link #CASES}: a request as text, {@code \n} for CRLF, where {@code {authority}}
- * is {@code fid.itk.test:PORT}, {@code {length}} the length of the body (after the first empty line), and
+ * is {@code fid.itk.test:PORT}, {@code {length}} the length of the body (after the first empty line),
+ * {@code {filler:N}} N characters of a large body, and
  * {@code {session}}, {@code {etag}} and {@code {last-modified}} what the previous request of the same case got
  * from the same server; several requests of one case are separated by {@link #NEXT}.</p>
  */
@@ -93,6 +94,8 @@ public class DifferentialIT
     private static final int SURVIVOR = 41002;
     /** The modules of the full pair besides {@code http} and how each serves the WAR: JSP, JSTL, gzip, h2c. */
     private static final String EXTRA_MODULES = "http2c,ee10-apache-jsp,ee10-jstl,compression-gzip";
+    /** In a request, {@code {filler:N}} is N characters of {@link #filler(int)}. */
+    private static final Pattern FILLER = Pattern.compile("\\{filler:(\\d+)}");
     /** Separates the requests of one case. */
     private static final String NEXT = "\n=====\n";
 
@@ -136,6 +139,7 @@ public class DifferentialIT
         request("POST text/html;charset=windows-1252", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/html; charset=windows-1252\nContent-Length: {length}\n\n<p>x</p>"),
         request("POST application/xml", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/xml\nContent-Length: {length}\n\n<a b=\"c\"/>"),
         request("POST application/octet-stream", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/octet-stream\nContent-Length: {length}\n\n\u0001\u0002binary"),
+        request("POST large body", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"data\":\"{filler:300000}\"}"),
         request("POST text/csv", "POST /echo HTTP/1.1\nHost: {authority}\nContent-Type: text/csv\nContent-Length: {length}\n\na,b\n1,2\n"),
         request("HTTP/1.0 POST", "POST /echo HTTP/1.0\nHost: {authority}\nContent-Type: application/json\nContent-Length: {length}\n\n{\"v\":\"1.0\"}"),
         request("HTTP/1.0 GET keep-alive", "GET /echo HTTP/1.0\nHost: {authority}\nConnection: keep-alive\n\n"),
@@ -231,6 +235,7 @@ public class DifferentialIT
         request("h2 GET", "GET /echo/p?q=1 HTTP/2\nX-MiXeD-CaSe: c\nX-Repeat: 1\nX-Repeat: 2\n\n"),
         request("h2 HEAD", "HEAD /echo HTTP/2\n\n"),
         request("h2 POST application/json", "POST /echo HTTP/2\nContent-Type: application/json\n\n{\"h2\":true}"),
+        request("h2 POST large body", "POST /echo HTTP/2\nContent-Type: text/plain;charset=utf-8\n\n{filler:300000}"),
         request("h2 PUT", "PUT /echo HTTP/2\nContent-Type: text/plain;charset=utf-8\n\nput \u00e9"),
         request("h2 DELETE", "DELETE /echo/1 HTTP/2\n\n"),
         request("h2 OPTIONS", "OPTIONS /echo HTTP/2\n\n"),
@@ -522,7 +527,7 @@ public class DifferentialIT
         {
             text = text.replace("{" + entry.getKey() + "}", entry.getValue());
         }
-        text = text.replace("\n", "\r\n");
+        text = FILLER.matcher(text.replace("\n", "\r\n")).replaceAll(filler -> filler(Integer.parseInt(filler.group(1))));
         int headEnd = text.indexOf("\r\n\r\n") + 4;
         byte[] body = text.substring(headEnd).getBytes(StandardCharsets.UTF_8);
         String head = text.substring(0, headEnd).replace("{length}", String.valueOf(body.length));
@@ -538,6 +543,19 @@ public class DifferentialIT
         {
             return new Observed(List.of(), "no response: " + x, List.of(), new byte[0], List.of());
         }
+    }
+
+    /**
+     * @return the text of a large body: numbered 10-character pieces, so that a piece lost or moved shows
+     */
+    private static String filler(int length)
+    {
+        StringBuilder text = new StringBuilder(length + 10);
+        for (int piece = 0; text.length() < length; piece++)
+        {
+            text.append(String.format("%09d-", piece));
+        }
+        return text.substring(0, length);
     }
 
     private ContentResponse sendHttp2(Server server, String head, byte[] body) throws Exception

@@ -9,6 +9,7 @@ import java.nio.charset.StandardCharsets;
 import java.util.Arrays;
 import java.util.Collections;
 import java.util.Map;
+import java.util.TreeMap;
 import java.util.regex.Pattern;
 
 import jakarta.servlet.http.Cookie;
@@ -109,6 +110,8 @@ public class EchoServlet extends HttpServlet
             Charset charset = encoding == null ? StandardCharsets.UTF_8 : Charset.forName(encoding);
             out.printf("body length: %d%n", body.length);
             out.printf("body: %s%n", new String(body, charset));
+            // Once the body is read, the trailers are known; sorted, as the servlet API gives no order.
+            out.printf("trailers: %s%n", request.isTrailerFieldsReady() ? new TreeMap<>(request.getTrailerFields()) : "(not ready)");
         }
         out.flush();
         return text.toString();
