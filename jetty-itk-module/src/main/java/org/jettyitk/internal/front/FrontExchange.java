@@ -354,7 +354,7 @@ class FrontExchange implements Stream.Listener
             LOG.debug("W2F #{} {} endStream={}", stream.getId(), status, endStream);
         response.setStatus(status);
         HttpFields.Mutable headers = response.getHeaders();
-        workerToFrontFields(metaData.getHttpFields(), headers);
+        workerToFrontFields(metaData.getHttpFields(), headers, false);
         // A trailers supplier makes Jetty's HTTP/1.1 writer chunk the response: set it only when the worker's
         // response has no Content-Length, so a length the tenant set reaches the client.
         if (!metaData.getHttpFields().contains(HttpHeader.CONTENT_LENGTH))
@@ -385,22 +385,26 @@ class FrontExchange implements Stream.Listener
         }
         // Other interim responses (103 Early Hints) go to the client as they are.
         HttpFields.Mutable interim = HttpFields.build(fields.size());
-        workerToFrontFields(fields, interim);
+        workerToFrontFields(fields, interim, true);
         response.writeInterim(status, interim);
     }
 
     /**
      * Adds the worker's fields to the client's, less the hop-by-hop and private ones, with the names spelled as
-     * the tenant spelled them (HPACK sent them lower-case).
+     * the tenant spelled them (HPACK sent them lower-case). A final response has the front's own {@code Server}
+     * and {@code Date} already, as its connector's configuration says; an interim one keeps the worker's.
      */
-    private static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields)
+    private static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields, boolean interim)
     {
         Map<String, String> names = FieldNames.names(workerFields);
         for (HttpField field : workerFields)
         {
             String name = field.getLowerCaseName();
-            if (!isHopByHop(name) && !FieldNames.isPrivate(name))
-                clientFields.add(FieldNames.restore(field, names));
+            if (isHopByHop(name) || FieldNames.isPrivate(name))
+                continue;
+            if (!interim && (field.getHeader() == HttpHeader.SERVER || field.getHeader() == HttpHeader.DATE))
+                continue;
+            clientFields.add(FieldNames.restore(field, names));
         }
     }
 

@@ -21,6 +21,7 @@ import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.server.handler.DefaultHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
 import org.jettyitk.internal.pipe.PipeEndPoint;
@@ -316,6 +317,11 @@ public final class WorkerMain
         Server server = new Server(threads);
         Handler app = AppDeployer.newHandler(server, appLocation, handlerClass, deploySettings);
         server.setHandler(app);
+        // What a plain Jetty base answers outside its contexts, such as OPTIONS *; nothing it would not show.
+        DefaultHandler defaultHandler = new DefaultHandler();
+        defaultHandler.setServeFavIcon(false);
+        defaultHandler.setShowContexts(false);
+        server.setDefaultHandler(defaultHandler);
         server.setStopTimeout(5000);
         return server;
     }
@@ -323,9 +329,10 @@ public final class WorkerMain
     static PipeConnector newConnector(Server server, InputStream input, OutputStream output)
     {
         HttpConfiguration config = new HttpConfiguration();
-        // The front writes its own Server and Date headers: the worker's would be duplicates.
-        config.setSendServerVersion(false);
-        config.setSendDateHeader(false);
+        // Server and Date as a plain Jetty sends them, so that its error pages say "Powered by" and its interim
+        // responses carry them; the front gives a final response its own instead.
+        config.setSendServerVersion(true);
+        config.setSendDateHeader(true);
         config.setRequestHeaderSize(MAX_REQUEST_HEADERS_SIZE);
         // The front's connector already judged the client's Host against an absolute-form target, by the compliance
         // the admin chose; the worker sees both (:authority and the client's Host) and must not judge again.
