@@ -92,6 +92,10 @@ public class PipeEndPoint extends AbstractEndPoint
     private boolean flusherWaiting;
     private boolean outputClosing;
     private IOException writeFailure;
+    // Written under writeLock, read without it.
+    private volatile long bytesFlushed;
+    private volatile long writeStartNanos;
+    private volatile boolean writing;
     private final CompletableFuture<Void> closedFuture = new CompletableFuture<>();
     private volatile Consumer<ByteBuffer> inspector;
     private GatheringByteChannel directOutput;
@@ -344,6 +348,7 @@ public class PipeEndPoint extends AbstractEndPoint
                 return true;
             if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
                 return false;
+            bytesFlushed += length - writeLength;
             if (writeLength == 0 && writingLength == 0 && directOutput != null && length <= directRoom.getAsInt())
             {
                 length -= writeDirect(buffers, length);
@@ -404,6 +409,37 @@ public class PipeEndPoint extends AbstractEndPoint
         return written;
     }
 
+    /**
+     * @return the bytes flushed so far, written or waiting for the writer
+     */
+    public long getBytesFlushed()
+    {
+        return bytesFlushed;
+    }
+
+    /**
+     * @return the bytes waiting for the writer, or being written by it
+     */
+    public int getQueuedBytes()
+    {
+        try (AutoLock ignored = writeLock.lock())
+        {
+            return writeLength + writingLength;
+        }
+    }
+
+    /**
+     * @return how long the writer has been blocked in its current write, 0 when it is not writing: a peer that
+     * stops reading keeps it blocked for ever
+     */
+    public long getWriteStalledNanos()
+    {
+        long start = writeStartNanos;
+        if (!writing)
+            return 0;
+        return Math.max(0, System.nanoTime() - start);
+    }
+
     @Override
     protected void onIncompleteFlush()
     {
@@ -457,8 +493,11 @@ public class PipeEndPoint extends AbstractEndPoint
                     getWriteFlusher().completeWrite();
                     continue;
                 }
+                writeStartNanos = System.nanoTime();
+                writing = true;
                 output.write(job, 0, length);
                 output.flush();
+                writing = false;
                 notIdle();
                 try (AutoLock ignored = writeLock.lock())
                 {
@@ -470,6 +509,7 @@ public class PipeEndPoint extends AbstractEndPoint
         }
         catch (IOException | InterruptedException x)
         {
+            writing = false;
             if (LOG.isDebugEnabled())
                 LOG.debug("{} write failed", this, x);
             IOException failure = x instanceof IOException io ? io : new InterruptedIOException();
