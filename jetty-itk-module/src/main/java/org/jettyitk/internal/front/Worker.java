@@ -47,6 +47,11 @@ import org.slf4j.LoggerFactory;
  *      │                              │                    │
  *      └──exit, timeout, violation────┴────────────────────┴───────kill───────────────────────▶ EXITED
  * </pre>
+ * <p>Kills: no SETTINGS within the spawn timeout; a protocol violation ({@link WorkerOutputRules},
+ * {@link WorkerFrameGuard}: frames the front never opened, wasted frames over their budget, too many frames queued
+ * toward the worker); a stdin that takes nothing for the pool's write-stall timeout ({@link #checkOutput}); no exit
+ * within the exit timeout of a stop, counted from the GOAWAY whether or not a worker that does not read let it be
+ * written.</p>
  * <p>Every exit is classified (status or signal, expected or not) and logged with vhost, pid, uid and lifetime.
  * When the process exits, every exchange still in flight fails (502, or an aborted client stream when already
  * committed), and the pool is told so that the next request gets a fresh worker.</p>
@@ -358,7 +363,7 @@ public class Worker implements Dumpable
     /**
      * @return why the front killed this worker, or null
      */
-    String getKillReason()
+    public String getKillReason()
     {
         return killReason;
     }

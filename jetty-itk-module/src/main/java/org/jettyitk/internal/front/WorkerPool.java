@@ -62,6 +62,10 @@ public class WorkerPool extends ContainerLifeCycle
      * healthy worker reads as fast as its HTTP/2 parser goes, whatever its app does.
      */
     public static final Duration DEFAULT_WRITE_STALL_TIMEOUT = Duration.ofSeconds(30);
+    /** Frames a worker may send in one second that oblige the front to answer or make no progress: see {@link WorkerFrameGuard}. */
+    public static final int DEFAULT_MAX_WASTED_FRAMES_PER_SECOND = WorkerFrameGuard.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
+    /** Frames the front's session may hold toward one worker: see {@link WorkerFrameGuard}. */
+    public static final int DEFAULT_MAX_QUEUED_FRAMES = WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES;
     public static final int CRASH_LIMIT = 3;
     public static final Duration CRASH_INTERVAL = Duration.ofSeconds(10);
     public static final Duration MIN_BACKOFF = Duration.ofSeconds(1);
@@ -92,8 +96,8 @@ public class WorkerPool extends ContainerLifeCycle
     private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
     private Duration exitTimeout = DEFAULT_EXIT_TIMEOUT;
     private Duration writeStallTimeout = DEFAULT_WRITE_STALL_TIMEOUT;
-    private int maxWastedFramesPerSecond = WorkerFrameGuard.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
-    private int maxQueuedFrames = WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES;
+    private int maxWastedFramesPerSecond = DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
+    private int maxQueuedFrames = DEFAULT_MAX_QUEUED_FRAMES;
     private long spawned;
     private long crashes;
     private long backoffUntilNanos;

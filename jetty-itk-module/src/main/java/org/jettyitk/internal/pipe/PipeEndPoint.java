@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * to the constructor, since running it on the reader would let it block the thread that must read its next
  * bytes. A connection that is still filling takes the next chunk without any notification.</p>
  * <p>A write that fails after its flush returned {@code true} closes the EndPoint with that failure, as a
- * socket's kernel buffer would report it on a later write.</p>
+ * socket's kernel buffer would report it on a later write. A peer that stops reading blocks the writer for ever:
+ * {@link #getWriteStalledNanos()} says for how long, so that the owner can end it.</p>
  * <pre>
  *   reader thread ──chunk──▶ [queue of READ_CHUNKS] ──fill()──▶ Connection (reader thread if non-blocking, else executor)
  *   Connection ──flush(buffers): copy──▶ [write-behind queue] ──▶ writer thread ──▶ OutputStream

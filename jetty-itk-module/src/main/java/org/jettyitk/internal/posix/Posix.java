@@ -569,6 +569,32 @@ public final class Posix
     }
 
     /**
+     * Writes to a descriptor in blocking mode, from the buffer's position, and moves the position; a write
+     * interrupted by a signal before it wrote anything is tried again.
+     * @return the bytes written, at least one unless the buffer is empty
+     * @throws IOException if the write failed, for example because the reader is gone
+     */
+    public int write(int fd, ByteBuffer buffer) throws IOException
+    {
+        if (!buffer.hasRemaining())
+            return 0;
+        while (true)
+        {
+            int written = posix.write(fd, buffer, buffer.remaining());
+            if (written > 0)
+            {
+                buffer.position(buffer.position() + written);
+                return written;
+            }
+            if (written == 0)
+                throw new IOException("write(" + fd + ") of " + buffer.remaining() + " bytes wrote nothing");
+            int errno = posix.errno();
+            if (errno != Errno.EINTR.intValue())
+                throw failure("write(" + fd + ")", errno);
+        }
+    }
+
+    /**
      * @throws IOException if {@code close} failed
      */
     public void close(int fd) throws IOException
