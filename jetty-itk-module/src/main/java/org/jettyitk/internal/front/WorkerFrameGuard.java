@@ -2,8 +2,6 @@ package org.jettyitk.internal.front;
 
 import java.nio.ByteBuffer;
 import java.util.function.Consumer;
-import java.util.function.IntPredicate;
-import java.util.function.IntSupplier;
 import java.util.function.LongSupplier;
 
 /**
@@ -33,8 +31,10 @@ import java.util.function.LongSupplier;
  *   <td>dropped by the front (a worker may send a few as it races a reset)</td></tr>
  *   <tr><td>DATA, HEADERS</td><td>empty and not ending the stream</td><td>no content</td></tr>
  *   <tr><td>CONTINUATION</td><td>empty and not ending the header block</td><td>no content</td></tr>
- *   <tr><td>WINDOW_UPDATE</td><td>the front has written nothing to the worker since the previous free one</td>
- *   <td>a healthy worker opens its windows as it consumes what the front sent</td></tr>
+ *   <tr><td>WINDOW_UPDATE</td><td>beyond its credit: each write of the front earns one free WINDOW_UPDATE, and
+ *   each {@value #WINDOW_UPDATE_CREDIT_BYTES} bytes of it one more, banked up to {@value #MAX_WINDOW_UPDATE_CREDIT}
+ *   </td><td>a healthy worker opens its windows as it consumes what the front sent (Jetty's, when half a window
+ *   is consumed)</td></tr>
  * </table>
  * <p>Frame layout (RFC 9113 §4.1): 24-bit length, 8-bit type, 8-bit flags, 1 reserved bit and a 31-bit stream
  * id, then the payload. The header is collected across chunks; the payload is skipped. The first violation
@@ -56,6 +56,10 @@ class WorkerFrameGuard implements Consumer<ByteBuffer>
      */
     static final int DEFAULT_MAX_QUEUED_FRAMES = 8192;
     static final int HEADER_LENGTH = 9;
+    /** The front's bytes to the worker that earn one more free WINDOW_UPDATE. */
+    static final int WINDOW_UPDATE_CREDIT_BYTES = 1024;
+    /** Free WINDOW_UPDATEs a worker may bank: a long upload earns no flood. */
+    static final int MAX_WINDOW_UPDATE_CREDIT = 64;
     private static final long WINDOW_NANOS = 1_000_000_000L;
     private static final int FLAG_END_STREAM = 0x1;
     private static final int FLAG_ACK = 0x1;
@@ -123,7 +127,8 @@ class WorkerFrameGuard implements Consumer<ByteBuffer>
     private long windowStartNanos;
     private int wastedFrames;
     private int wastedInChunk;
-    private long creditedBytesSent = -1;
+    private long creditedBytesSent;
+    private int windowUpdateCredit = 1;
     private long frames;
 
     /**
@@ -259,9 +264,16 @@ class WorkerFrameGuard implements Consumer<ByteBuffer>
                 if (streamId != 0 && isClosed(streamId))
                     yield type + " on closed stream " + streamId;
                 long sent = session.bytesSent();
-                if (sent == creditedBytesSent)
+                if (sent != creditedBytesSent)
+                {
+                    // Each write of the front earns one, each KiB of it one more, banked up to a bound.
+                    long earned = (sent - creditedBytesSent + WINDOW_UPDATE_CREDIT_BYTES - 1) / WINDOW_UPDATE_CREDIT_BYTES;
+                    windowUpdateCredit = (int)Math.min(MAX_WINDOW_UPDATE_CREDIT, windowUpdateCredit + earned);
+                    creditedBytesSent = sent;
+                }
+                if (windowUpdateCredit == 0)
                     yield type + " on stream " + streamId + " with nothing sent since the last";
-                creditedBytesSent = sent;
+                windowUpdateCredit--;
                 yield null;
             }
         };

@@ -163,6 +163,31 @@ public class WorkerFrameGuardTest
             credited.feed(windowUpdate(0, 100));
         }
         assertNull(credited.violation);
+
+        // 64 KiB of request content earns both updates a worker sends for it, stream and connection.
+        Run upload = new Run(new FakeSession(1, 1), 1, 100);
+        for (int i = 0; i < 100; i++)
+        {
+            upload.session.bytesSent += 64 * 1024;
+            upload.feed(concat(windowUpdate(1, 64 * 1024), windowUpdate(0, 64 * 1024)));
+        }
+        assertNull(upload.violation);
+    }
+
+    @Test
+    public void testWindowUpdateCreditIsBounded()
+    {
+        // A gigabyte sent earns no flood: the bank holds MAX_WINDOW_UPDATE_CREDIT.
+        FakeSession session = new FakeSession(1, 1);
+        session.bytesSent = 1L << 30;
+        Run run = new Run(session, 1, 100);
+        for (int i = 0; i < WorkerFrameGuard.MAX_WINDOW_UPDATE_CREDIT + 1; i++)
+        {
+            run.feed(windowUpdate(0, 1));
+        }
+        assertNull(run.violation);
+        run.feed(windowUpdate(0, 1));
+        assertEquals("flood: more than 1 wasted frames in one second, the last WINDOW_UPDATE on stream 0 with nothing sent since the last", run.violation);
     }
 
     @Test
