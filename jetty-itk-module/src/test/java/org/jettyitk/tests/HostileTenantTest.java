@@ -8,11 +8,16 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
 import java.util.stream.Stream;
 
 import org.eclipse.jetty.client.CompletableResponseListener;
 import org.eclipse.jetty.client.ContentResponse;
 import org.jettyitk.VirtualHost;
+import org.jettyitk.internal.front.Worker;
+import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -29,8 +34,9 @@ import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * <p>A tenant that allocates, forks or spins without end hurts only itself: its own worker dies or hits its
- * limit, and another vhost's worker (same pid before and after) serves every request meanwhile.</p>
+ * <p>A tenant that allocates, forks, spins or floods its protocol pipe without end hurts only itself: its own
+ * worker dies or hits its limit, and another vhost's worker (same pid before and after) serves every request
+ * meanwhile.</p>
  */
 public class HostileTenantTest
 {
@@ -41,6 +47,9 @@ public class HostileTenantTest
     private static final long REQUEST_TIMEOUT_MILLIS = 1000;
     private static final int SPINNING_THREADS = 4;
     private static final int BYSTANDER_REQUESTS = 10;
+    /** SETTINGS frames the flooding tenant writes at once (3600 bytes, one atomic pipe write), every 100 ms. */
+    private static final int FLOOD_FRAMES = 400;
+    private static final long FLOOD_PAUSE_MILLIS = 100;
 
     private ItkTestServer front;
     private VirtualHost bystander;
@@ -189,6 +198,62 @@ public class HostileTenantTest
         assertTrue(failure.contains("error=11") || failure.contains("unable to create native thread"), failure);
         assertBystanderServed(bystanderPid);
         assertEquals(forkerPid, pid(forker));
+    }
+
+    @Test
+    public void testTenantFloodingItsProtocolPipeIsKilled() throws Exception
+    {
+        // Tenant code finds the worker's protocol pipe among its descriptors, suspends the worker's pipe reader and
+        // writes 4000 SETTINGS a second through jnr-posix: each obliges the front to answer.
+        VirtualHost flooder = start("flooder", CAROL, vhost -> {});
+        long bystanderPid = pid(bystander);
+        long flooderPid = pid(flooder);
+        // Reopening the pipe through /proc/self/fd is refused (the front created it, as root, 0600); the
+        // descriptor the worker holds is what the tenant writes to.
+        ContentResponse protocol = front.get(front.http1, "flooder.test", "/protocol");
+        assertEquals("denied", lines(protocol.getContentAsString()).get("reopen"), protocol::getContentAsString);
+        // Nor does the worker open java.io to reflection for it (it writes its protocol through libc).
+        assertEquals("denied", lines(protocol.getContentAsString()).get("reflect"), protocol::getContentAsString);
+        Worker worker = front.itk.getWorkerPool(flooder).getWorkers().get(0);
+        assertEquals(flooderPid, worker.getPid());
+        AtomicInteger maxQueuedFrames = new AtomicInteger();
+        AtomicInteger maxQueuedBytes = new AtomicInteger();
+        AtomicBoolean sampling = new AtomicBoolean(true);
+        Thread sampler = new Thread(() ->
+        {
+            while (sampling.get())
+            {
+                maxQueuedFrames.accumulateAndGet(worker.getQueuedFrames(), Math::max);
+                maxQueuedBytes.accumulateAndGet(worker.getQueuedBytes(), Math::max);
+                try
+                {
+                    Thread.sleep(1);
+                }
+                catch (InterruptedException x)
+                {
+                    return;
+                }
+            }
+        }, "itk-test-queue-sampler");
+        sampler.start();
+        try
+        {
+            ContentResponse response = front.get(front.http1, "flooder.test", "/flood?n=" + FLOOD_FRAMES + "&ms=" + FLOOD_PAUSE_MILLIS);
+            assertEquals(502, response.getStatus(), response::getContentAsString);
+            await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !isAlive(flooderPid));
+        }
+        finally
+        {
+            sampling.set(false);
+            sampler.join();
+            System.out.printf("flood: killed: %s; queued at most %d frames and %d bytes%n", worker.getKillReason(), maxQueuedFrames.get(), maxQueuedBytes.get());
+        }
+        String reason = worker.getKillReason();
+        assertTrue(reason != null && reason.contains("flood: more than " + WorkerPool.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND), "kill reason: " + reason);
+        assertTrue(maxQueuedFrames.get() <= WorkerPool.DEFAULT_MAX_QUEUED_FRAMES, "frames queued toward the worker: " + maxQueuedFrames.get());
+        assertTrue(maxQueuedBytes.get() <= PipeEndPoint.WRITE_BEHIND_LIMIT + PipeEndPoint.READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
+        assertBystanderServed(bystanderPid);
+        assertNotEquals(flooderPid, pid(flooder));
     }
 
     @Test

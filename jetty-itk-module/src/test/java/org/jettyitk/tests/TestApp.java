@@ -97,6 +97,8 @@ public class TestApp extends ServletContextHandler
                 case "/allocate" -> allocate();
                 case "/fork" -> fork(request, response);
                 case "/spin" -> spin(request, response);
+                case "/flood" -> flood(request, response);
+                case "/protocol" -> protocol(response);
                 default -> text(response, "path " + path + "\n");
             }
         }
@@ -377,6 +379,106 @@ public class TestApp extends ServletContextHandler
             text(response, "partial\n");
             response.flushBuffer();
             sleep(request, response);
+        }
+
+        /**
+         * @return the worker's protocol output among this process's descriptors: the pipe that is neither its stdin
+         * nor its stderr (fd 1 points at stderr)
+         */
+        private static int protocolFd() throws IOException
+        {
+            Path fds = Path.of("/proc/self/fd");
+            String stdin = Files.readSymbolicLink(fds.resolve("0")).toString();
+            String stderr = Files.readSymbolicLink(fds.resolve("2")).toString();
+            try (java.util.stream.Stream<Path> entries = Files.list(fds))
+            {
+                for (Path fd : entries.toList())
+                {
+                    String target;
+                    try
+                    {
+                        target = Files.readSymbolicLink(fd).toString();
+                    }
+                    catch (IOException x)
+                    {
+                        // The descriptor of the listing itself, closed meanwhile.
+                        continue;
+                    }
+                    if (target.startsWith("pipe:") && !target.equals(stdin) && !target.equals(stderr))
+                        return Integer.parseInt(fd.getFileName().toString());
+                }
+            }
+            throw new IOException("no protocol pipe among " + fds);
+        }
+
+        /**
+         * Reports the protocol descriptor, whether the tenant can reopen it through {@code /proc/self/fd}, and
+         * whether it can turn its number into a {@link java.io.FileDescriptor} by reflection.
+         */
+        private static void protocol(HttpServletResponse response) throws IOException
+        {
+            int fd = protocolFd();
+            String reopen;
+            try (OutputStream ignored = Files.newOutputStream(Path.of("/proc/self/fd/" + fd), java.nio.file.StandardOpenOption.WRITE))
+            {
+                reopen = "opened";
+            }
+            catch (java.nio.file.AccessDeniedException x)
+            {
+                reopen = "denied";
+            }
+            // What --add-opens java.base/java.io would allow: a FileDescriptor made from the number.
+            String reflect;
+            try
+            {
+                java.lang.reflect.Field number = java.io.FileDescriptor.class.getDeclaredField("fd");
+                number.setAccessible(true);
+                reflect = "allowed";
+            }
+            catch (RuntimeException | NoSuchFieldException x)
+            {
+                reflect = "denied";
+            }
+            text(response, "fd=" + fd + "\nreopen=" + reopen + "\nreflect=" + reflect + "\n");
+        }
+
+        /**
+         * <p>Attacks the front through the worker's own protocol pipe, as any tenant code can: finds the pipe among
+         * its descriptors, suspends the worker's pipe reader so that the front's answers pile up, and writes
+         * {@code n} SETTINGS frames every {@code ms} milliseconds through jnr-posix (on the worker's class path)
+         * until the write fails (the front killed the worker). {@code n} times 9 bytes under {@code PIPE_BUF} (4096)
+         * keeps each write whole.</p>
+         */
+        @SuppressWarnings("removal")
+        private static void flood(HttpServletRequest request, HttpServletResponse response) throws IOException
+        {
+            int frames = Integer.parseInt(request.getParameter("n"));
+            long pauseMillis = Long.parseLong(request.getParameter("ms"));
+            int fd = protocolFd();
+            for (Thread thread : Thread.getAllStackTraces().keySet())
+            {
+                if (thread.getName().startsWith("itk-pipe-reader-"))
+                    thread.suspend();
+            }
+            // A SETTINGS frame: length 0, type 4, flags 0, stream 0.
+            byte[] burst = new byte[frames * 9];
+            for (int i = 0; i < frames; i++)
+            {
+                burst[i * 9 + 3] = 4;
+            }
+            jnr.posix.POSIX posix = jnr.posix.POSIXFactory.getNativePOSIX();
+            try
+            {
+                while (posix.write(fd, burst, burst.length) > 0)
+                {
+                    Thread.sleep(pauseMillis);
+                }
+            }
+            catch (InterruptedException x)
+            {
+                Thread.currentThread().interrupt();
+            }
+            text(response, "write failed: errno " + posix.errno() + "\n");
         }
 
         /**

@@ -99,8 +99,6 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         Path tmp = workDirectory.resolve("tmp");
         command.add("-Djava.io.tmpdir=" + tmp);
         command.add("-Duser.home=" + workDirectory);
-        // jnr-posix turns the duplicated protocol fd into a FileDescriptor by reflection.
-        command.add("--add-opens=java.base/java.io=ALL-UNNAMED");
         command.add("-cp");
         command.add(classPath);
         command.add(WorkerMain.class.getName());

@@ -53,6 +53,11 @@ import org.slf4j.LoggerFactory;
  *      │                              │                    │
  *      └──exit, timeout, violation────┴────────────────────┴───────kill───────────────────────▶ EXITED
  * </pre>
+ * <p>Kills: no SETTINGS within the spawn timeout; a protocol violation ({@link WorkerOutputRules},
+ * {@link WorkerFrameGuard}: frames the front never opened, wasted frames over their budget, too many frames queued
+ * toward the worker); a stdin that takes nothing for the pool's write-stall timeout ({@link #checkOutput}); no exit
+ * within the exit timeout of a stop, counted from the GOAWAY whether or not a worker that does not read let it be
+ * written.</p>
  * <p>Every exit is classified (status or signal, expected or not) and logged with vhost, pid, uid and lifetime.
  * When the process exits, every exchange still in flight fails (502, or an aborted client stream when already
  * committed), and the pool is told so that the next request gets a fresh worker.</p>
@@ -105,7 +110,7 @@ public class Worker implements Dumpable
         String name = pool.getName() + "-" + process.pid();
         this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
         this.endPoint.setIdleTimeout(-1);
-        this.endPoint.setInspector(new WorkerFrameGuard(highestStreamId::get, this::onProtocolViolation));
+        this.endPoint.setInspector(new WorkerFrameGuard(new GuardedSession(), pool.getMaxWastedFramesPerSecond(), pool.getMaxQueuedFrames(), this::onProtocolViolation));
         enlargePipes(process);
         openDirectOutput(endPoint, process);
         logPump = startLogPump(name);
@@ -370,25 +375,74 @@ public class Worker implements Dumpable
             ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " stopped before ready"));
         onExchangeComplete(null);
         return drained.completeOnTimeout(null, drainTimeout.toMillis(), TimeUnit.MILLISECONDS)
-            .thenCompose(ignored -> closePipe())
-            .thenCompose(ignored -> process.onExit().completeOnTimeout(null, exitTimeout.toMillis(), TimeUnit.MILLISECONDS))
+            .thenCompose(ignored ->
+            {
+                // The exit timer starts with the GOAWAY, not once it is written: a worker that does not read its
+                // stdin never lets that write complete, and would never be killed.
+                closePipe();
+                return process.onExit().completeOnTimeout(null, exitTimeout.toMillis(), TimeUnit.MILLISECONDS);
+            })
             .thenCompose(exited ->
             {
                 if (exited != null)
                     return CompletableFuture.completedFuture(exited);
-                kill("did not exit within " + exitTimeout + " of EOF");
+                kill("did not exit within " + exitTimeout.toMillis() + "ms of its stop");
                 return process.onExit();
             });
     }
 
-    private CompletableFuture<Void> closePipe()
+    private void closePipe()
     {
         // GOAWAY first, then EOF: the worker stops its server and exits.
-        CompletableFuture<Void> closed = new CompletableFuture<>();
         Session session = this.session;
-        if (session == null || !session.close(ErrorCode.NO_ERROR.code, "stopping", Callback.from(() -> closed.complete(null), x -> closed.complete(null))))
-            closed.complete(null);
-        return closed.whenComplete((r, x) -> endPoint.shutdownOutput());
+        if (session == null || !session.close(ErrorCode.NO_ERROR.code, "stopping", Callback.from(endPoint::shutdownOutput, x -> endPoint.shutdownOutput())))
+            endPoint.shutdownOutput();
+    }
+
+    /**
+     * <p>Called every second or so by the pool: kills this worker if its stdin has taken nothing for longer than
+     * {@code writeStallTimeout} (a worker that stopped reading), or if the front's session holds more than
+     * {@code maxQueuedFrames} frames toward it. Both bound what a worker can make the front hold when it sends
+     * nothing the frame guard would see.</p>
+     */
+    void checkOutput(Duration writeStallTimeout, int maxQueuedFrames)
+    {
+        if (state.get() == State.EXITED)
+            return;
+        long stalled = endPoint.getWriteStalledNanos();
+        if (!writeStallTimeout.isZero() && stalled > writeStallTimeout.toNanos())
+        {
+            kill("not reading: stdin took nothing for " + TimeUnit.NANOSECONDS.toMillis(stalled) + "ms > " + writeStallTimeout.toMillis() + "ms, " + getQueuedBytes() + " bytes and " + getQueuedFrames() + " frames queued");
+            return;
+        }
+        int queued = getQueuedFrames();
+        if (queued > maxQueuedFrames)
+            kill("not reading: " + queued + " frames queued toward the worker > max " + maxQueuedFrames);
+    }
+
+    /**
+     * @return why the front killed this worker, or null
+     */
+    public String getKillReason()
+    {
+        return killReason;
+    }
+
+    /**
+     * @return the frames the front's HTTP/2 session has queued toward this worker and not yet handed to its pipe
+     */
+    public int getQueuedFrames()
+    {
+        Session session = this.session;
+        return session instanceof HTTP2Session http2 ? http2.getFrameQueueSize() : 0;
+    }
+
+    /**
+     * @return the bytes handed to this worker's pipe and not yet written to it
+     */
+    public int getQueuedBytes()
+    {
+        return endPoint.getQueuedBytes();
     }
 
     private void onSpawnTimeout()
@@ -546,6 +600,37 @@ public class Worker implements Dumpable
             process.pid(), identity.uid(), state.get(), inFlight.get(), requests.get(), getUptime().toSeconds());
     }
 
+    /**
+     * The session as the frame guard sees it, on the reader thread.
+     */
+    private class GuardedSession implements WorkerFrameGuard.Session
+    {
+        @Override
+        public int highestOpenedStream()
+        {
+            return highestStreamId.get();
+        }
+
+        @Override
+        public boolean isOpen(int streamId)
+        {
+            Session session = Worker.this.session;
+            return session != null && session.getStream(streamId) != null;
+        }
+
+        @Override
+        public long bytesSent()
+        {
+            return endPoint.getBytesFlushed();
+        }
+
+        @Override
+        public int queuedFrames()
+        {
+            return getQueuedFrames();
+        }
+    }
+
     private class SessionListener implements Session.Listener
     {
         @Override
@@ -615,7 +700,7 @@ public class Worker implements Dumpable
                 return;
             // After its GOAWAY a worker is stopping by itself: give it the exit timeout, as to one the front stops.
             if (goneAway)
-                stop(Duration.ZERO, WorkerPool.DEFAULT_EXIT_TIMEOUT);
+                stop(Duration.ZERO, Duration.ofMillis(pool.getExitTimeoutMillis()));
             else
                 kill(why);
         }

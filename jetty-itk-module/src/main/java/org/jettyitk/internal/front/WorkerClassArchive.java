@@ -49,7 +49,6 @@ public class WorkerClassArchive
         command.add(javaCommand);
         command.addAll(jvmOptions);
         command.add("-XX:ArchiveClassesAtExit=" + file);
-        command.add("--add-opens=java.base/java.io=ALL-UNNAMED");
         command.add("-cp");
         command.add(classPath);
         command.add(WorkerTraining.class.getName());

@@ -57,6 +57,15 @@ public class WorkerPool extends ContainerLifeCycle
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     /** How long a worker may take to exit after EOF on its stdin before it is killed. */
     public static final Duration DEFAULT_EXIT_TIMEOUT = Duration.ofSeconds(10);
+    /**
+     * How long a worker's stdin may take nothing while the front has bytes for it before the worker is killed: a
+     * healthy worker reads as fast as its HTTP/2 parser goes, whatever its app does.
+     */
+    public static final Duration DEFAULT_WRITE_STALL_TIMEOUT = Duration.ofSeconds(30);
+    /** Frames a worker may send in one second that oblige the front to answer or make no progress: see {@link WorkerFrameGuard}. */
+    public static final int DEFAULT_MAX_WASTED_FRAMES_PER_SECOND = WorkerFrameGuard.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
+    /** Frames the front's session may hold toward one worker: see {@link WorkerFrameGuard}. */
+    public static final int DEFAULT_MAX_QUEUED_FRAMES = WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES;
     public static final int CRASH_LIMIT = 3;
     public static final Duration CRASH_INTERVAL = Duration.ofSeconds(10);
     public static final Duration MIN_BACKOFF = Duration.ofSeconds(1);
@@ -85,6 +94,10 @@ public class WorkerPool extends ContainerLifeCycle
     private Duration maxWorkerAge = DEFAULT_MAX_WORKER_AGE;
     private Duration requestTimeout = Duration.ZERO;
     private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
+    private Duration exitTimeout = DEFAULT_EXIT_TIMEOUT;
+    private Duration writeStallTimeout = DEFAULT_WRITE_STALL_TIMEOUT;
+    private int maxWastedFramesPerSecond = DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
+    private int maxQueuedFrames = DEFAULT_MAX_QUEUED_FRAMES;
     private long spawned;
     private long crashes;
     private String lastFailure;
@@ -242,6 +255,63 @@ public class WorkerPool extends ContainerLifeCycle
     public void setDrainTimeoutMillis(long millis)
     {
         this.drainTimeout = nonNegative("drainTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("How long a stopped worker may take to exit before it is killed, in ms")
+    public long getExitTimeoutMillis()
+    {
+        return exitTimeout.toMillis();
+    }
+
+    public void setExitTimeoutMillis(long millis)
+    {
+        this.exitTimeout = nonNegative("exitTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("How long a worker's stdin may take nothing before the worker is killed, in ms (0: never)")
+    public long getWriteStallTimeoutMillis()
+    {
+        return writeStallTimeout.toMillis();
+    }
+
+    /**
+     * Takes effect at the next check of every worker of this pool.
+     */
+    public void setWriteStallTimeoutMillis(long millis)
+    {
+        this.writeStallTimeout = nonNegative("writeStallTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("Frames a worker may send in one second that oblige the front to answer or make no progress")
+    public int getMaxWastedFramesPerSecond()
+    {
+        return maxWastedFramesPerSecond;
+    }
+
+    /**
+     * Takes effect for the workers spawned afterwards.
+     */
+    public void setMaxWastedFramesPerSecond(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxWastedFramesPerSecond < 1: " + max);
+        this.maxWastedFramesPerSecond = max;
+    }
+
+    @ManagedAttribute("Frames the front may hold queued toward one worker")
+    public int getMaxQueuedFrames()
+    {
+        return maxQueuedFrames;
+    }
+
+    /**
+     * Takes effect for the workers spawned afterwards, and at the next check of every worker.
+     */
+    public void setMaxQueuedFrames(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxQueuedFrames < 1: " + max);
+        this.maxQueuedFrames = max;
     }
 
     private static Duration nonNegative(String name, long millis)
@@ -410,7 +480,7 @@ public class WorkerPool extends ContainerLifeCycle
     private void retire(Worker worker, String why)
     {
         LOG.info("worker retiring vhost={} pid={}: {}", name, worker.getPid(), why);
-        worker.stop(drainTimeout, DEFAULT_EXIT_TIMEOUT);
+        worker.stop(drainTimeout, exitTimeout);
     }
 
     void onWorkerReady(Worker worker)
@@ -468,7 +538,7 @@ public class WorkerPool extends ContainerLifeCycle
     }
 
     /**
-     * Reaps idle workers and recycles worn-out idle ones; runs every second.
+     * Kills workers that stopped reading, reaps idle workers and recycles worn-out idle ones; runs every second.
      */
     private void sweep()
     {
@@ -476,6 +546,7 @@ public class WorkerPool extends ContainerLifeCycle
         {
             for (Worker worker : getWorkers())
             {
+                worker.checkOutput(writeStallTimeout, maxQueuedFrames);
                 if (!worker.isUsable() || worker.getInFlight() > 0)
                     continue;
                 if (!idleTimeout.isZero() && worker.getIdle().compareTo(idleTimeout) >= 0)
@@ -500,10 +571,10 @@ public class WorkerPool extends ContainerLifeCycle
         List<CompletableFuture<Process>> exits = new ArrayList<>();
         for (Worker worker : stopping)
         {
-            exits.add(worker.stop(drainTimeout, DEFAULT_EXIT_TIMEOUT));
+            exits.add(worker.stop(drainTimeout, exitTimeout));
         }
         // Past the drain and exit timeouts every worker was killed: this wait is only a guard.
-        long guard = drainTimeout.plus(DEFAULT_EXIT_TIMEOUT).plusSeconds(10).toMillis();
+        long guard = drainTimeout.plus(exitTimeout).plusSeconds(10).toMillis();
         CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new)).get(guard, TimeUnit.MILLISECONDS);
         if (tenantLog != null)
             tenantLog.close();

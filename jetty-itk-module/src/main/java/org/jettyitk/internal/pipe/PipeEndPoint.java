@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * to the constructor, since running it on the reader would let it block the thread that must read its next
  * bytes. A connection that is still filling takes the next chunk without any notification.</p>
  * <p>A write that fails after its flush returned {@code true} closes the EndPoint with that failure, as a
- * socket's kernel buffer would report it on a later write.</p>
+ * socket's kernel buffer would report it on a later write. A peer that stops reading blocks the writer for ever:
+ * {@link #getWriteStalledNanos()} says for how long, so that the owner can end it.</p>
  * <pre>
  *   reader thread ──chunk──▶ [queue of READ_CHUNKS] ──fill()──▶ Connection (reader thread if non-blocking, else executor)
  *   Connection ──flush(buffers): copy──▶ [write-behind queue] ──▶ writer thread ──▶ OutputStream
@@ -92,6 +93,10 @@ public class PipeEndPoint extends AbstractEndPoint
     private boolean flusherWaiting;
     private boolean outputClosing;
     private IOException writeFailure;
+    // Written under writeLock, read without it.
+    private volatile long bytesFlushed;
+    private volatile long writeStartNanos;
+    private volatile boolean writing;
     private final CompletableFuture<Void> closedFuture = new CompletableFuture<>();
     private volatile Consumer<ByteBuffer> inspector;
     private GatheringByteChannel directOutput;
@@ -344,6 +349,7 @@ public class PipeEndPoint extends AbstractEndPoint
                 return true;
             if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
                 return false;
+            bytesFlushed += length - writeLength;
             if (writeLength == 0 && writingLength == 0 && directOutput != null && length <= directRoom.getAsInt())
             {
                 length -= writeDirect(buffers, length);
@@ -404,6 +410,37 @@ public class PipeEndPoint extends AbstractEndPoint
         return written;
     }
 
+    /**
+     * @return the bytes flushed so far, written or waiting for the writer
+     */
+    public long getBytesFlushed()
+    {
+        return bytesFlushed;
+    }
+
+    /**
+     * @return the bytes waiting for the writer, or being written by it
+     */
+    public int getQueuedBytes()
+    {
+        try (AutoLock ignored = writeLock.lock())
+        {
+            return writeLength + writingLength;
+        }
+    }
+
+    /**
+     * @return how long the writer has been blocked in its current write, 0 when it is not writing: a peer that
+     * stops reading keeps it blocked for ever
+     */
+    public long getWriteStalledNanos()
+    {
+        long start = writeStartNanos;
+        if (!writing)
+            return 0;
+        return Math.max(0, System.nanoTime() - start);
+    }
+
     @Override
     protected void onIncompleteFlush()
     {
@@ -457,8 +494,11 @@ public class PipeEndPoint extends AbstractEndPoint
                     getWriteFlusher().completeWrite();
                     continue;
                 }
+                writeStartNanos = System.nanoTime();
+                writing = true;
                 output.write(job, 0, length);
                 output.flush();
+                writing = false;
                 notIdle();
                 try (AutoLock ignored = writeLock.lock())
                 {
@@ -470,6 +510,7 @@ public class PipeEndPoint extends AbstractEndPoint
         }
         catch (IOException | InterruptedException x)
         {
+            writing = false;
             if (LOG.isDebugEnabled())
                 LOG.debug("{} write failed", this, x);
             IOException failure = x instanceof IOException io ? io : new InterruptedIOException();

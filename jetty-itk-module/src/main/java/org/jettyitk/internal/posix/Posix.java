@@ -711,15 +711,7 @@ public final class Posix
         ByteBuffer buffer = ByteBuffer.wrap(bytes);
         while (buffer.hasRemaining())
         {
-            int written = posix.write(fd, buffer, buffer.remaining());
-            if (written < 0)
-            {
-                int errno = posix.errno();
-                if (errno != Errno.EINTR.intValue())
-                    throw failure("write(" + fd + ")", errno);
-                continue;
-            }
-            buffer.position(buffer.position() + written);
+            write(fd, buffer);
         }
     }
 
@@ -747,6 +739,32 @@ public final class Posix
     private static int flags(OpenFlags... flags)
     {
         return Arrays.stream(flags).mapToInt(OpenFlags::intValue).reduce(0, (a, b) -> a | b);
+    }
+
+    /**
+     * Writes to a descriptor in blocking mode, from the buffer's position, and moves the position; a write
+     * interrupted by a signal before it wrote anything is tried again.
+     * @return the bytes written, at least one unless the buffer is empty
+     * @throws IOException if the write failed, for example because the reader is gone
+     */
+    public int write(int fd, ByteBuffer buffer) throws IOException
+    {
+        if (!buffer.hasRemaining())
+            return 0;
+        while (true)
+        {
+            int written = posix.write(fd, buffer, buffer.remaining());
+            if (written > 0)
+            {
+                buffer.position(buffer.position() + written);
+                return written;
+            }
+            if (written == 0)
+                throw new IOException("write(" + fd + ") of " + buffer.remaining() + " bytes wrote nothing");
+            int errno = posix.errno();
+            if (errno != Errno.EINTR.intValue())
+                throw failure("write(" + fd + ")", errno);
+        }
     }
 
     /**

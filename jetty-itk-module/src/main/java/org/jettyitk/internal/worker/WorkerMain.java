@@ -8,13 +8,13 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.io.PrintStream;
 import java.lang.reflect.Method;
+import java.nio.channels.Channels;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.function.IntSupplier;
 
-import jnr.posix.JavaLibCHelper;
 import org.eclipse.jetty.http.HttpCompliance;
 import org.eclipse.jetty.http2.WindowRateControl;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
@@ -25,6 +25,7 @@ import org.eclipse.jetty.server.handler.DefaultHandler;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
 import org.jettyitk.internal.pipe.PipeEndPoint;
+import org.jettyitk.internal.posix.DescriptorChannel;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.posix.PrivilegeException;
@@ -34,7 +35,11 @@ import org.jettyitk.internal.posix.PrivilegeException;
  * {@link PipeConnector} over the stdin/stdout the front holds.</p>
  * <ol>
  *   <li>Keep the protocol pipe to itself: fd 1 is duplicated for the protocol and then pointed at stderr, and
- *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log.</li>
+ *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log. This keeps the
+ *   tenant from corrupting the protocol by mistake, not on purpose: the tenant's code runs in this process as
+ *   the same uid, and native code, jnr-posix on the class path, or {@code sun.misc.Unsafe} reach the
+ *   descriptors (only reopening {@code /proc/self/fd/N} is refused: the front, as root, created the pipes). The
+ *   front treats everything on the pipe as hostile.</li>
  *   <li>Set the scheduling policy, umask, nice value and resource limits, then drop to the identity (a no-op when the front launched it through {@code setpriv})
  *   and prove the drop, before any tenant class or file is touched.</li>
  *   <li>Deploy the app, then start the connector: its first bytes (HTTP/2 SETTINGS) tell the front it is ready.</li>
@@ -120,14 +125,15 @@ public final class WorkerMain
             return;
         }
 
-        FileOutputStream protocolOut;
+        DescriptorChannel protocolOut;
         IntSupplier protocolRoom;
         try
         {
             int protocolFd = reserveProtocolFd(posix);
             enlargePipes(posix, protocolFd, stderr);
             scheduleAsBatch(posix, stderr);
-            protocolOut = new FileOutputStream(JavaLibCHelper.toFileDescriptor(protocolFd));
+            // Written through libc, not a FileDescriptor: the worker opens no part of java.io to reflection.
+            protocolOut = new DescriptorChannel(posix, protocolFd);
             protocolRoom = roomOf(posix, protocolFd);
             // Per-process set-up before the uid change, as php-fpm does: each call is checked.
             posix.umask(arguments.umask());
@@ -153,8 +159,8 @@ public final class WorkerMain
         try
         {
             server = newServer(arguments.app(), arguments.handlerClass(), arguments.deploySettings());
-            connector = newConnector(server, protocolIn, protocolOut);
-            connector.setDirectOutput(protocolOut.getChannel(), protocolRoom);
+            connector = newConnector(server, protocolIn, Channels.newOutputStream(protocolOut));
+            connector.setDirectOutput(protocolOut, protocolRoom);
             server.addConnector(connector);
             // Jetty starts connectors after handlers: the front hears from us only once the app is deployed.
             server.start();

@@ -298,6 +298,23 @@ public class FakeWorkerProcess extends Process
     }
 
     /**
+     * Each read of the worker's stdout by the front gets at most one write of the worker: the worker chooses what
+     * the front's reader sees at once.
+     */
+    public void segmentOutput()
+    {
+        stdout.setSegmented(true);
+    }
+
+    /**
+     * The worker stops reading its stdin (or reads again): the front's writes fill the pipe, then block.
+     */
+    public void stallInput(boolean stalled)
+    {
+        stdin.stallReads(stalled);
+    }
+
+    /**
      * The worker closes its stdout and goes on living: EOF for the front, with the process still alive.
      */
     public void closeWorkerOutput()

@@ -5,6 +5,7 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -13,13 +14,17 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Consumer;
+import java.util.function.IntFunction;
 import java.util.function.UnaryOperator;
 
+import org.eclipse.jetty.client.BytesRequestContent;
 import org.eclipse.jetty.client.CompletableResponseListener;
 import org.eclipse.jetty.client.HttpClient;
 import org.eclipse.jetty.http.HttpFields;
@@ -35,6 +40,7 @@ import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.ItkHandler;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.pipe.Http2Frames;
+import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeThreads;
 import org.jettyitk.tests.ItkTestServer;
 import org.junit.jupiter.api.AfterAll;
@@ -91,6 +97,8 @@ public class HostileWorkerTest
     private static final long EVIL_TIMEOUT_MILLIS = 10_000;
     private static final long GOOD_TIMEOUT_MILLIS = 10_000;
     private static final int FLOOD_FRAMES = 100_000;
+    /** Frames the front may queue toward a worker beyond its bound: its own GOAWAY and the like. */
+    private static final int QUEUED_FRAMES_SLACK = 4;
     /** Mutations fall in the first bytes written after arming: a response, plus a new worker's preface tail. */
     private static final int MUTATION_SPAN = 120;
     private static final int MUTATION_ITERATIONS = 250;
@@ -410,6 +418,264 @@ public class HostileWorkerTest
         }, false);
     }
 
+    @ParameterizedTest
+    @ValueSource(strings = {"SETTINGS", "PING", "PRIORITY", "WINDOW_UPDATE on stream 0", "WINDOW_UPDATE on closed stream", "DATA on closed stream", "RST_STREAM on closed stream"})
+    public void failsWhenWorkerThatDoesNotReadFloods(String which) throws Exception
+    {
+        // Tenant code suspends the worker's pipe reader and writes to the protocol pipe: 5000 frames a second, under
+        // the idle-frame cap the front had, each obliging it to answer (SETTINGS, PING) or costing it work for
+        // nothing. The front must kill the worker on its frame budget, holding a bounded queue meanwhile.
+        Attack attack = floodAfterOneResponse(which, 500, 100, stream -> switch (which)
+        {
+            case "SETTINGS" -> settings();
+            case "PING" -> Http2Frames.ping(0x5EED);
+            case "PRIORITY" -> frame(Http2Frames.PRIORITY, 0, stream, new byte[]{0, 0, 0, 0, 15});  // dependency 0, weight 16
+            case "WINDOW_UPDATE on stream 0" -> Http2Frames.windowUpdate(0, 1);
+            case "WINDOW_UPDATE on closed stream" -> Http2Frames.windowUpdate(stream, 1);
+            case "DATA on closed stream" -> data(stream, bytes("x"), false);
+            default -> Http2Frames.rstStream(stream, 8);  // CANCEL
+        });
+        attack.answerFirst();
+        String expected = which.equals("WINDOW_UPDATE on stream 0") ? "WINDOW_UPDATE on stream 0 with nothing sent" : which;
+        attack.assertKilled("flood: more than " + WorkerFrameGuard.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND + " wasted frames in one second", expected);
+        attack.assertBounded(WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES);
+        attack.assertRecovered();
+    }
+
+    @Test
+    public void failsWhenWorkerThatDoesNotReadSendsSettingsUnderTheRateBudget() throws Exception
+    {
+        // No rate budget at all: only the bound on what the front queues toward a worker stops a flood that a rate
+        // budget lets through (a slow one, or one under the budget for long).
+        int maxQueued = 500;
+        Attack attack = new Attack(pool ->
+        {
+            pool.setMaxWastedFramesPerSecond(Integer.MAX_VALUE);
+            pool.setMaxQueuedFrames(maxQueued);
+        });
+        attack.run(floodScript(attack, 100, 5, stream -> settings()));
+        attack.answerFirst();
+        attack.assertKilled("not reading: ", "frames queued toward the worker > max " + maxQueued);
+        attack.assertBounded(maxQueued);
+        attack.assertRecovered();
+    }
+
+    @Test
+    public void failsWhenWorkerStopsReadingItsRequests() throws Exception
+    {
+        // The worker opens its windows, then reads nothing: a request body fills its stdin and the front's queue
+        // toward it. Nothing the frame guard sees: the front must notice the pipe that takes nothing.
+        long stallMillis = 1000;
+        Attack attack = new Attack(pool -> pool.setWriteStallTimeoutMillis(stallMillis));
+        attack.run(worker ->
+        {
+            worker.write(settings(Http2Frames.SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20));
+            worker.write(Http2Frames.windowUpdate(0, 16 << 20));
+            worker.awaitRequest();
+            worker.stopReading();
+            worker.awaitExit();
+        });
+        Outcome outcome = attack.post(4 << 20);
+        assertFalse(outcome.hung(), "request hung: " + outcome);
+        assertTrue(outcome.failure() != null || outcome.status() == 502, "expected 502 or an abort: " + outcome);
+        attack.assertKilled("not reading: stdin took nothing for ", "> " + stallMillis + "ms");
+        attack.assertBounded(WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES);
+        attack.assertRecovered();
+    }
+
+    @Test
+    public void failsWhenStoppedWorkerDoesNotRead() throws Exception
+    {
+        // The worker stops reading with a request body in its pipe: the front's GOAWAY can never be written. The
+        // stop must still kill it after its exit timeout, freeing its slot.
+        Attack attack = new Attack(pool -> {});
+        attack.run(worker ->
+        {
+            worker.write(settings(Http2Frames.SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20));
+            worker.write(Http2Frames.windowUpdate(0, 16 << 20));
+            worker.awaitRequest();
+            worker.stopReading();
+            worker.awaitExit();
+        });
+        CompletableFuture<Outcome> outcome = sendAsync(attack.post(4 << 20, EVIL_TIMEOUT_MILLIS), EVIL_TIMEOUT_MILLIS);
+        Worker worker = attack.awaitWorker();
+        await("request body queued toward the worker").atMost(5, SECONDS).until(() -> worker.getQueuedBytes() >= PipeEndPoint.WRITE_BEHIND_LIMIT);
+        CompletableFuture<Process> stopped = worker.stop(Duration.ofMillis(100), Duration.ofMillis(500));
+        stopped.get(5, SECONDS);
+        assertFalse(outcome.get(EVIL_TIMEOUT_MILLIS + 5000, MILLISECONDS).hung(), "request hung");
+        attack.assertKilled("did not exit within 500ms of its stop", "");
+        await("the killed worker kept its slot").atMost(5, SECONDS).until(() -> front.itk.getWorkerPool(evil).getWorkerCount() == 0);
+        attack.assertRecovered();
+    }
+
+    /**
+     * A script: answer the first request with 200 "first", wait for the test's signal, stop reading, then write
+     * {@code frames} frames every {@code pauseMillis} until killed.
+     */
+    private Attack floodAfterOneResponse(String which, int frames, long pauseMillis, IntFunction<byte[]> frame) throws Exception
+    {
+        Attack attack = new Attack(pool -> {});
+        attack.run(floodScript(attack, frames, pauseMillis, frame));
+        LOG.info("flooding with {}", which);
+        return attack;
+    }
+
+    private ScriptedWorker.Script floodScript(Attack attack, int frames, long pauseMillis, IntFunction<byte[]> frame)
+    {
+        return worker ->
+        {
+            worker.write(settings());
+            int stream = worker.awaitRequest();
+            worker.write(headers(stream, concat(status("200"), literal("content-type", "text/plain")), false));
+            worker.write(data(stream, bytes("first"), true));
+            attack.firstAnswered.await(EVIL_TIMEOUT_MILLIS, MILLISECONDS);
+            // One burst per read of the front, whatever the threads' timing.
+            worker.segmentWrites();
+            worker.stopReading();
+            byte[] one = frame.apply(stream);
+            ByteArrayOutputStream burst = new ByteArrayOutputStream();
+            for (int i = 0; i < frames; i++)
+            {
+                burst.writeBytes(one);
+            }
+            byte[] bytes = burst.toByteArray();
+            // Ends with an IOException once the front killed this worker.
+            while (true)
+            {
+                worker.write(bytes);
+                Thread.sleep(pauseMillis);
+            }
+        };
+    }
+
+    /**
+     * One hostile worker for {@code evil}, with good traffic all along and the front's queue toward the hostile
+     * worker sampled every millisecond.
+     */
+    private final class Attack
+    {
+        private final CountDownLatch firstAnswered = new CountDownLatch(1);
+        private final Consumer<WorkerPool> configure;
+        private ScriptedWorker peer;
+        private GoodTraffic traffic;
+        private Thread sampler;
+        private final AtomicInteger maxQueuedFrames = new AtomicInteger();
+        private final AtomicInteger maxQueuedBytes = new AtomicInteger();
+        private volatile boolean sampling = true;
+        private volatile Worker hostileWorker;
+
+        private Attack(Consumer<WorkerPool> configure)
+        {
+            this.configure = configure;
+        }
+
+        private void run(ScriptedWorker.Script script) throws Exception
+        {
+            peer = new ScriptedWorker("flood", script);
+            launcher.once(EVIL, () -> peer);
+            start(SPAWN_TIMEOUT_MILLIS);
+            configure.accept(front.itk.getWorkerPool(evil));
+            traffic = new GoodTraffic();
+            sampler = new Thread(this::sample, "itk-test-queue-sampler");
+            sampler.start();
+        }
+
+        private void sample()
+        {
+            while (sampling)
+            {
+                List<FakeWorkerProcess> launched = launcher.launched(EVIL);
+                for (Worker worker : front.itk.getWorkerPool(evil).getWorkers())
+                {
+                    if (launched.isEmpty() || worker.getPid() != launched.get(0).pid())
+                        continue;
+                    hostileWorker = worker;
+                    maxQueuedFrames.accumulateAndGet(worker.getQueuedFrames(), Math::max);
+                    maxQueuedBytes.accumulateAndGet(worker.getQueuedBytes(), Math::max);
+                }
+                try
+                {
+                    Thread.sleep(1);
+                }
+                catch (InterruptedException x)
+                {
+                    return;
+                }
+            }
+        }
+
+        private Worker awaitWorker()
+        {
+            await("the hostile worker").atMost(EVIL_TIMEOUT_MILLIS, MILLISECONDS).until(() -> hostileWorker != null);
+            return hostileWorker;
+        }
+
+        private org.eclipse.jetty.client.Request post(int length, long timeoutMillis)
+        {
+            return front.request(front.http1, EVIL + ".test", "/upload")
+                .method("POST")
+                .body(new BytesRequestContent(new byte[length]))
+                .timeout(timeoutMillis, MILLISECONDS);
+        }
+
+        private Outcome post(int length) throws Exception
+        {
+            return sendAsync(post(length, EVIL_TIMEOUT_MILLIS), EVIL_TIMEOUT_MILLIS).get(EVIL_TIMEOUT_MILLIS + 5000, MILLISECONDS);
+        }
+
+        /**
+         * Sends the first request, which the flood script answers before it starts.
+         */
+        private void answerFirst() throws Exception
+        {
+            Outcome first = send(front.http1, EVIL, EVIL_TIMEOUT_MILLIS);
+            assertEquals(200, first.status(), "first response: " + first);
+            firstAnswered.countDown();
+        }
+
+        /**
+         * The hostile worker must be killed with a reason that has both texts.
+         */
+        private void assertKilled(String rule, String detail) throws Exception
+        {
+            FakeWorkerProcess hostile = launcher.launched(EVIL).get(0);
+            await("the hostile worker was not killed").atMost(10, SECONDS).until(() -> hostile.getForcedKills() > 0);
+            Worker worker = awaitWorker();
+            String reason = worker.getKillReason();
+            LOG.info("killed: {}, queued at most {} frames and {} bytes", reason, maxQueuedFrames.get(), maxQueuedBytes.get());
+            assertNotNull(reason, "no kill reason");
+            assertTrue(reason.contains(rule) && reason.contains(detail), "kill reason '" + reason + "' lacks '" + rule + "' and '" + detail + "'");
+            Throwable scriptFailure = peer.getScriptFailure();
+            if (scriptFailure != null && !(scriptFailure instanceof IOException))
+                throw new AssertionError("the script did not run as intended", scriptFailure);
+        }
+
+        /**
+         * The front never held more than {@code maxFrames} frames (and a few of its own) and its
+         * write-behind limit plus one flush toward the worker.
+         */
+        private void assertBounded(int maxFrames) throws Exception
+        {
+            stopSampling();
+            assertTrue(maxQueuedFrames.get() <= maxFrames + QUEUED_FRAMES_SLACK, "frames queued toward the worker: " + maxQueuedFrames.get() + " > " + maxFrames);
+            assertTrue(maxQueuedBytes.get() <= PipeEndPoint.WRITE_BEHIND_LIMIT + PipeEndPoint.READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
+        }
+
+        private void assertRecovered() throws Exception
+        {
+            stopSampling();
+            traffic.assertSucceeded("flood");
+            FakeWorkerProcess hostile = launcher.launched(EVIL).get(0);
+            HostileWorkerTest.this.assertRecovered("flood", hostile);
+        }
+
+        private void stopSampling() throws InterruptedException
+        {
+            sampling = false;
+            sampler.join();
+        }
+    }
+
     @Test
     public void failsWhenWorkerNeverSendsSettings() throws Exception
     {
@@ -613,8 +879,12 @@ public class HostileWorkerTest
 
     private CompletableFuture<Outcome> sendAsync(HttpClient client, String vhost, long timeoutMillis)
     {
+        return sendAsync(front.request(client, vhost + ".test", "/hello").timeout(timeoutMillis, MILLISECONDS), timeoutMillis);
+    }
+
+    private static CompletableFuture<Outcome> sendAsync(org.eclipse.jetty.client.Request request, long timeoutMillis)
+    {
         long start = System.nanoTime();
-        org.eclipse.jetty.client.Request request = front.request(client, vhost + ".test", "/hello").timeout(timeoutMillis, MILLISECONDS);
         return new CompletableResponseListener(request, 1024 * 1024).send().handle((response, failure) ->
         {
             long millis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);

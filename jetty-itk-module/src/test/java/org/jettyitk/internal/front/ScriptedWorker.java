@@ -139,6 +139,23 @@ public class ScriptedWorker implements FakeWorkerProcess.Peer
     }
 
     /**
+     * From now on the front reads each {@link #write(byte[])} apart, never two at once.
+     */
+    public void segmentWrites()
+    {
+        process.segmentOutput();
+    }
+
+    /**
+     * Stops reading the front's bytes, as tenant code suspending the worker's pipe reader would: the front's
+     * writes fill the pipe, then block. Frames already read are still in {@link #received()}.
+     */
+    public void stopReading()
+    {
+        process.stallInput(true);
+    }
+
+    /**
      * Closes this worker's stdout (EOF for the front) while the process lives on.
      */
     public void closeOutput()

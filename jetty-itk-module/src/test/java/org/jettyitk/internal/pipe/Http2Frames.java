@@ -30,12 +30,15 @@ public final class Http2Frames
 
     public static final int DATA = 0x0;
     public static final int HEADERS = 0x1;
+    public static final int PRIORITY = 0x2;
     public static final int RST_STREAM = 0x3;
     public static final int SETTINGS = 0x4;
     public static final int PUSH_PROMISE = 0x5;
     public static final int PING = 0x6;
     public static final int GOAWAY = 0x7;
     public static final int WINDOW_UPDATE = 0x8;
+    public static final int CONTINUATION = 0x9;
+    public static final int SETTINGS_INITIAL_WINDOW_SIZE = 0x4;
 
     public static final int FLAG_END_STREAM = 0x1;
     public static final int FLAG_ACK = 0x1;
@@ -76,6 +79,24 @@ public final class Http2Frames
     public static byte[] settings()
     {
         return frame(SETTINGS, 0, 0, new byte[0]);
+    }
+
+    /**
+     * @return a SETTINGS frame with one setting
+     */
+    public static byte[] settings(int id, int value)
+    {
+        return frame(SETTINGS, 0, 0, ByteBuffer.allocate(6).putShort((short)id).putInt(value).array());  // 16-bit id, 32-bit value
+    }
+
+    public static byte[] windowUpdate(int streamId, int increment)
+    {
+        return frame(WINDOW_UPDATE, 0, streamId, ByteBuffer.allocate(4).putInt(increment & 0x7FFFFFFF).array());  // reserved bit 0, 31-bit increment
+    }
+
+    public static byte[] rstStream(int streamId, int errorCode)
+    {
+        return frame(RST_STREAM, 0, streamId, ByteBuffer.allocate(4).putInt(errorCode).array());  // 32-bit error code
     }
 
     public static byte[] settingsAck()
