@@ -8,7 +8,8 @@ import jnr.ffi.types.size_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
- * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, and {@code fcntl} and
+ * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, {@code pipe2}, {@code kill} (with
+ * its errno), and {@code fcntl} and
  * {@code ioctl} for any command (jnr-posix takes only the commands its constants know, and none for a pipe's
  * capacity or content).</p>
  * <p>Every call goes through the glibc wrapper, never through {@code syscall(2)}: the kernel
@@ -42,6 +43,10 @@ final class LibC
         int ioctl(int fd, long request, @Out int[] value);
 
         int sched_setscheduler(int pid, int policy, @In int[] param);
+
+        int pipe2(@Out int[] fds, int flags);
+
+        int kill(int pid, int signal);
     }
 
     private final Functions functions;
@@ -115,6 +120,23 @@ final class LibC
     {
         // struct sched_param holds the priority alone.
         return functions.sched_setscheduler(tid, policy, new int[]{0});
+    }
+
+    /**
+     * @param fds receives the read end, then the write end
+     * @param flags such as {@code O_CLOEXEC}
+     */
+    int pipe2(int[] fds, int flags)
+    {
+        return functions.pipe2(fds, flags);
+    }
+
+    /**
+     * @param pid a process id, or the negated id of a process group
+     */
+    int kill(int pid, int signal)
+    {
+        return functions.kill(pid, signal);
     }
 
     /**

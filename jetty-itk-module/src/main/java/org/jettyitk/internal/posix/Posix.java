@@ -493,6 +493,38 @@ public final class Posix
     }
 
     /**
+     * @return a new pipe, both ends closed on exec: its read end, then its write end
+     * @throws IOException if the call fails, for example out of descriptors
+     */
+    public int[] pipe() throws IOException
+    {
+        int[] fds = new int[2];
+        if (libc.pipe2(fds, OpenFlags.O_CLOEXEC.intValue()) < 0)
+            throw failure("pipe2(O_CLOEXEC)", libc.errno());
+        return fds;
+    }
+
+    /**
+     * Sends a signal to every process of a process group.
+     * @param pgid the process group, the pid of its leader; never 0 or 1, which would mean this process's own
+     * group or init's
+     * @param signal the signal, such as 9 for {@code SIGKILL}
+     * @return false if the group has no process left (ESRCH)
+     * @throws IOException if the call fails otherwise, typically EPERM for a group of another user
+     */
+    public boolean killProcessGroup(long pgid, int signal) throws IOException
+    {
+        if (pgid <= 1 || pgid > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("not a process group to signal: " + pgid);
+        if (libc.kill(-(int)pgid, signal) == 0)
+            return true;
+        int errno = libc.errno();
+        if (errno == Errno.ESRCH.intValue())
+            return false;
+        throw failure("kill(-" + pgid + "," + signal + ")", errno);
+    }
+
+    /**
      * @param fd either end of a pipe
      * @return the pipe's capacity, in bytes
      * @throws IOException if {@code fd} is not a pipe

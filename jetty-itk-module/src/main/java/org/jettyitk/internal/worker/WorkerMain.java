@@ -76,7 +76,7 @@ public final class WorkerMain
         WorkerArguments arguments;
         try
         {
-            arguments = WorkerArguments.parse(args);
+            arguments = WorkerArguments.decode(System.getenv(WorkerArguments.ENVIRONMENT_VARIABLE));
         }
         catch (IllegalArgumentException x)
         {
