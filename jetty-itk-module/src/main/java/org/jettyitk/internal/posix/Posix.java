@@ -473,26 +473,6 @@ public final class Posix
     }
 
     /**
-     * Sets the capacity of the pipe that {@code path} opens, through a descriptor of its own, closed again.
-     * @param path a path that opens a pipe, such as another process's {@code /proc/PID/fd/0}
-     * @param capacity the capacity wanted, in bytes
-     * @return the capacity the kernel gave
-     * @throws IOException if it cannot be opened, is no pipe, or the kernel refused
-     */
-    public int setPipeCapacity(Path path, int capacity) throws IOException
-    {
-        int fd = open(path, OpenFlags.O_RDONLY, OpenFlags.O_NONBLOCK, OpenFlags.O_CLOEXEC);
-        try
-        {
-            return setPipeCapacity(fd, capacity);
-        }
-        finally
-        {
-            close(fd);
-        }
-    }
-
-    /**
      * @return a new pipe, both ends closed on exec: its read end, then its write end
      * @throws IOException if the call fails, for example out of descriptors
      */
@@ -552,8 +532,8 @@ public final class Posix
 
     /**
      * Opens a pipe for writing, in non-blocking mode, on a description of its own: the pipe's other holders keep
-     * blocking writes. Through {@code /proc/PID/fd/N}, a process with the right to inspect another one opens that
-     * process's pipe.
+     * blocking writes. Through {@code /proc/self/fd/N}, a process opens one of its own pipes again (never another
+     * process's {@code /proc/PID/fd}: that process may have put anything there).
      * @param path a path that opens a pipe
      * @return the new descriptor, closed on exec
      * @throws IOException if it cannot be opened, or is no pipe
