@@ -18,8 +18,9 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #getOutputStream()} and {@link #getInputStream()} are the front's own ends of the worker's stdin
  *   and stdout, and {@link #getDirectOutput()} a non-blocking description of the stdin pipe, all opened through
  *   {@code /proc/self/fd}: the front never opens anything of the worker's, a process the tenant owns.</li>
- *   <li>{@link #destroy()} and {@link #destroyForcibly()} signal the worker's process group, so that what the
- *   tenant forked (and did not move to a group of its own) ends with it.</li>
+ *   <li>{@link #destroy()} and {@link #destroyForcibly()} signal the worker's process group, and once the worker
+ *   has exited, however it exited, what is left of its group is killed: what the tenant forked (and did not
+ *   move to a session of its own) ends with the worker.</li>
  * </ul>
  */
 public class WorkerProcess extends Process
@@ -39,6 +40,25 @@ public class WorkerProcess extends Process
         this.stdin = stdin;
         this.stdout = stdout;
         this.directOutput = directOutput;
+        process.onExit().thenRun(this::killLeftovers);
+    }
+
+    /**
+     * Kills what the worker left in its process group when it exited, however it exited. Linux keeps a process
+     * group's id from being any new process's id while a member of the group lives: the signal reaches the
+     * leftovers, or no one (ESRCH).
+     */
+    private void killLeftovers()
+    {
+        try
+        {
+            if (Posix.get().killProcessGroup(process.pid(), SIGKILL))
+                LOG.info("killed what worker {} left in its process group", process.pid());
+        }
+        catch (IOException x)
+        {
+            LOG.warn("cannot kill what worker {} left in its process group: {}", process.pid(), x.getMessage());
+        }
     }
 
     @Override

@@ -176,6 +176,27 @@ public class ProcessWorkerLauncherTest
         }
     }
 
+    @Test
+    public void testWhatTheWorkerLeftIsKilledWhenItExits() throws Exception
+    {
+        assumeRoot();
+        Path report = aliceDirectory("report");
+        Path java = fakeJava("sleep 300 & echo $! > \"$REPORT/child.tmp\"; mv \"$REPORT/child.tmp\" \"$REPORT/child\"; exit 0");
+        launch(java, Map.of("REPORT", report.toString()), "/srv/alice");
+        long child = Long.parseLong(awaitFile(report.resolve("child")).trim());
+
+        assertTrue(process.waitFor(TIMEOUT_SECONDS, TimeUnit.SECONDS));
+        assertEquals(0, process.exitValue());
+        try
+        {
+            await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> ProcessHandle.of(child).map(p -> !p.isAlive()).orElse(true));
+        }
+        finally
+        {
+            ProcessHandle.of(child).ifPresent(ProcessHandle::destroyForcibly);
+        }
+    }
+
     /**
      * <p>The attack: a vhost's {@code LD_PRELOAD} names a library that records the uid of every process that
      * loads it. {@code setsid} and {@code setpriv} run as root: they must never load it; the tenant's processes,
