@@ -56,6 +56,23 @@ public class LaunchPolicyTest
     }
 
     @Test
+    public void testLoaderVariableInAVhostAddedWhileRunningIsRefused() throws Exception
+    {
+        front = new ItkTestServer();
+        front.addTestApp("bob", ItkTestServer.BOB);
+        front.start();
+        VirtualHost alice = new VirtualHost("alice");
+        alice.setHostNames("alice.test");
+        alice.setUser(Integer.toString(ALICE));
+        alice.setGroup(Integer.toString(ALICE));
+        alice.setApp(front.tenantDirectory("alice", ALICE).toString());
+        alice.addEnvironment("GCONV_PATH", front.root.resolve("alice").toString());
+        IllegalStateException x = assertThrows(IllegalStateException.class, () -> front.itk.addVirtualHost(alice));
+        assertEquals("vhost 'alice': environment variable GCONV_PATH refused: the dynamic loader, the C library or the JVM act on it before the app runs", x.getMessage());
+        assertEquals(List.of("bob"), front.itk.getVirtualHosts().stream().map(VirtualHost::getName).toList());
+    }
+
+    @Test
     public void testRootFrontWithoutSetprivDoesNotStart() throws Exception
     {
         Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: only a root front must refuse to launch without setpriv");
