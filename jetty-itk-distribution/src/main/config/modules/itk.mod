@@ -71,6 +71,7 @@ etc/jetty-itk.xml
 # jetty.itk.workerClassPath=
 
 ## Whether workers are exec'd through /usr/bin/setpriv, so that the worker JVM never runs as root.
+## Without /usr/bin/setpriv (util-linux) a server running as root does not start; false only for one that is not root.
 # jetty.itk.useSetpriv=true
 
 ## Train, at start, a class-data-sharing archive of the classes every worker loads; workers with the

@@ -365,6 +365,11 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         return useSetpriv;
     }
 
+    /**
+     * @param useSetpriv whether workers are exec'd through util-linux's {@code setpriv} (the default); false is
+     * only for a front that is not root (tests, embedding as an unprivileged user): as root, {@link #start()} then
+     * fails, as it does when {@code setpriv} is missing, since the worker JVM would start as root
+     */
     public void setUseSetpriv(boolean useSetpriv)
     {
         this.useSetpriv = useSetpriv;
@@ -692,6 +697,14 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 throw new IllegalStateException("vhost '" + name + "': no host name");
             if (virtualHost.getApp() == null || virtualHost.getApp().isBlank())
                 throw new IllegalStateException("vhost '" + name + "': no app");
+            try
+            {
+                ProcessWorkerLauncher.checkEnvironment(name, virtualHost.getEnvironment());
+            }
+            catch (IllegalArgumentException x)
+            {
+                throw new IllegalStateException(x.getMessage(), x);
+            }
             for (String hostName : virtualHost.getHostNames())
             {
                 String previous;

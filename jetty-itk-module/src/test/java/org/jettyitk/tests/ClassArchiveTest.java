@@ -96,6 +96,93 @@ public class ClassArchiveTest
     }
 
     /**
+     * <p>The training runs as root: nothing on its way may be a tenant's. Its temporary directory (where jffi
+     * extracts the native library it loads), its home and its working directory are in the archive's directory,
+     * which only root can write, and it runs in a session of its own, with no terminal.</p>
+     */
+    @Test
+    public void testTrainingRunsInRootOnlyDirectoriesAndASessionOfItsOwn() throws Exception
+    {
+        front = new ItkTestServer();
+        front.itk.setWorkerClassArchive(true);
+        front.itk.setWorkerClassPath(WorkerClassPath.readableByAll(jarClassPath(front.root), front.root));
+        front.addTestApp("app", ItkTestServer.ALICE);
+        front.start();
+        WorkerClassArchive classArchive = front.itk.getActiveClassArchive();
+        assertNotNull(classArchive, "no archive trained");
+
+        // The training takes seconds: look at its JVM while it runs.
+        ProcessHandle training = null;
+        while (training == null && !classArchive.ready().isDone())
+        {
+            training = ProcessHandle.current().descendants()
+                .filter(p -> read(p, "cmdline").contains("WorkerTraining") && isJava(p))
+                .findFirst().orElse(null);
+        }
+        assertNotNull(training, "the training ended before it could be looked at");
+        List<String> command = List.of(read(training, "cmdline").split("\0"));
+        String environment = read(training, "environ");
+        Path cwd = Files.readSymbolicLink(Path.of("/proc", Long.toString(training.pid()), "cwd"));
+        String[] stat = read(training, "stat").substring(read(training, "stat").lastIndexOf(')') + 2).split(" ");
+        assertTrue(training.isAlive(), "the training ended while it was looked at");
+
+        Path tmp = Path.of(command.stream().filter(a -> a.startsWith("-Djava.io.tmpdir=")).map(a -> a.substring("-Djava.io.tmpdir=".length()))
+            .reduce((a, b) -> b).orElse(System.getProperty("java.io.tmpdir")));
+        assertOnlyRootWrites(tmp);
+        assertOnlyRootWrites(cwd);
+        for (String variable : environment.split("\0"))
+        {
+            if (variable.startsWith("HOME=") || variable.startsWith("TMPDIR="))
+                assertOnlyRootWrites(Path.of(variable.substring(variable.indexOf('=') + 1)));
+        }
+        assertEquals(Long.toString(training.pid()), stat[3], "the training leads a session of its own");
+        assertEquals("0", stat[4], "the training has no controlling terminal");
+        assertNotNull(classArchive.ready().get(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS), "the training failed: see training.log beside the archive");
+    }
+
+    private static boolean isJava(ProcessHandle process)
+    {
+        try
+        {
+            return Files.readSymbolicLink(Path.of("/proc", Long.toString(process.pid()), "exe")).getFileName().toString().equals("java");
+        }
+        catch (IOException x)
+        {
+            return false;
+        }
+    }
+
+    private static String read(ProcessHandle process, String file)
+    {
+        try
+        {
+            return Files.readString(Path.of("/proc", Long.toString(process.pid()), file), StandardCharsets.ISO_8859_1);
+        }
+        catch (IOException x)
+        {
+            return "";
+        }
+    }
+
+    /**
+     * Asserts that the directory is root's and only root may write it, and that no directory on its way lets
+     * another user replace it: each is root's, and writable by others only with the sticky bit.
+     */
+    private static void assertOnlyRootWrites(Path directory) throws IOException
+    {
+        Path real = directory.toRealPath();
+        assertEquals(0, (int)Files.getAttribute(real, "unix:uid"), () -> real + " is not root's");
+        assertEquals(0, (int)Files.getAttribute(real, "unix:mode") & 022, () -> real + " is writable by others than root");
+        for (Path parent = real.getParent(); parent != null; parent = parent.getParent())
+        {
+            Path path = parent;
+            int mode = (int)Files.getAttribute(path, "unix:mode");
+            assertEquals(0, (int)Files.getAttribute(path, "unix:uid"), () -> path + " is not root's");
+            assertTrue((mode & 022) == 0 || (mode & 01000) != 0, () -> path + " lets others replace " + real);
+        }
+    }
+
+    /**
      * @return the test JVM's class path with this module's classes directory packed into a jar, in its place
      */
     private static String jarClassPath(Path root) throws IOException

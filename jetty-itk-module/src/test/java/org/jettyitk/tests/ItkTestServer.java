@@ -336,24 +336,25 @@ public class ItkTestServer implements AutoCloseable
     }
 
     /**
-     * @return the live processes of this front: children whose command line names a tenant directory under
-     * {@link #root} (a worker's arguments carry its app), so that fronts of one test class may run side by side
+     * @return the live processes of this front: children whose command line or environment names a tenant
+     * directory under {@link #root} (a worker's arguments, in its environment, carry its app), so that fronts of
+     * one test class may run side by side
      */
     public Stream<ProcessHandle> workers()
     {
         byte[] tenants = (root.toString() + "/").getBytes(StandardCharsets.UTF_8);
         return ProcessHandle.current().descendants()
             .filter(ProcessHandle::isAlive)
-            .filter(p -> commandLineContains(p, tenants));
+            .filter(p -> fileContains(p, "cmdline", tenants) || fileContains(p, "environ", tenants));
     }
 
-    private static boolean commandLineContains(ProcessHandle process, byte[] text)
+    private static boolean fileContains(ProcessHandle process, String file, byte[] text)
     {
         // Read /proc directly: ProcessHandle.Info drops the arguments of a command line longer than a page.
         byte[] commandLine;
         try
         {
-            commandLine = Files.readAllBytes(Path.of("/proc", Long.toString(process.pid()), "cmdline"));
+            commandLine = Files.readAllBytes(Path.of("/proc", Long.toString(process.pid()), file));
         }
         catch (NoSuchFileException x)
         {

@@ -23,6 +23,7 @@ import org.eclipse.jetty.util.Callback;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.worker.WorkerArguments;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -59,8 +60,12 @@ public class PoolPolicyTest
     private static final long MAX_OPEN_FILES = 512;
     private static final long MAX_LOG_SIZE = 1024;
     private static final String JVM_OPTIONS = "-Xmx64m -XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss512k -XX:+ExitOnOutOfMemoryError";
-    /** Names a worker's environment may hold besides the vhost's additions. */
-    private static final Set<String> WORKER_ENVIRONMENT = Set.of("LANG", "LC_ALL", "TZ", "PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "MALLOC_ARENA_MAX");
+    /**
+     * Names a worker's environment may hold besides the vhost's additions: with the worker's arguments and the
+     * vhost's JVM options, kept off its world-readable command line.
+     */
+    private static final Set<String> WORKER_ENVIRONMENT = Set.of("LANG", "LC_ALL", "TZ", "PATH", "HOME", "TMPDIR", "USER", "LOGNAME", "MALLOC_ARENA_MAX",
+        WorkerArguments.ENVIRONMENT_VARIABLE, "JDK_JAVA_OPTIONS");
 
     private ItkTestServer front;
 

@@ -3,7 +3,6 @@ package org.jettyitk.internal.front;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Set;
@@ -38,8 +37,6 @@ import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.posix.NonBlockingPipeChannel;
-import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.worker.WorkerMain;
 import org.slf4j.Logger;
@@ -111,7 +108,6 @@ public class Worker implements Dumpable
         this.endPoint = new PipeEndPoint(scheduler, client.getExecutor(), process.getInputStream(), process.getOutputStream(), name);
         this.endPoint.setIdleTimeout(-1);
         this.endPoint.setInspector(new WorkerFrameGuard(new GuardedSession(), pool.getMaxWastedFramesPerSecond(), pool.getMaxQueuedFrames(), this::onProtocolViolation));
-        enlargePipes(process);
         openDirectOutput(endPoint, process);
         logPump = startLogPump(name);
         process.onExit().whenComplete((p, x) -> onExit());
@@ -120,45 +116,15 @@ public class Worker implements Dumpable
     }
 
     /**
-     * Gives the worker's stdin and stdout {@link WorkerMain#PIPE_CAPACITY}, before the worker's JVM has even
-     * started. The worker asks for it too, but as its tenant: the kernel counts every pipe's buffers against the
-     * user who created it (the front's), and refuses an unprivileged caller once that user holds more than
-     * {@code /proc/sys/fs/pipe-user-pages-soft} (64 MiB by default, 32 workers' pipes). A front without the right
-     * to open another user's {@code /proc/PID/fd} leaves it to the worker.
-     */
-    private static void enlargePipes(Process process)
-    {
-        for (String fd : new String[]{"0", "1"})
-        {
-            Path pipe = Path.of("/proc", Long.toString(process.pid()), "fd", fd);
-            try
-            {
-                Posix.get().setPipeCapacity(pipe, WorkerMain.PIPE_CAPACITY);
-            }
-            catch (IOException x)
-            {
-                LOG.debug("{} keeps its capacity", pipe, x);
-            }
-        }
-    }
-
-    /**
-     * Lets the front's threads write requests to the worker's stdin themselves, through a non-blocking
-     * description of the pipe of their own: a write takes what the pipe has room for, the EndPoint's writer the
-     * rest, so a worker that stops reading never holds a thread of the front. Without it (a front that may not
-     * open another user's {@code /proc/PID/fd}) every write goes through the writer, as before.
+     * Lets the front's threads write requests to the worker's stdin themselves, through the non-blocking
+     * description of the pipe the launcher opened on the front's own end ({@link WorkerProcess#getDirectOutput()}):
+     * a write takes what the pipe has room for, the EndPoint's writer the rest, so a worker that stops reading
+     * never holds a thread of the front. Another process (a test's) goes through the writer alone.
      */
     private static void openDirectOutput(PipeEndPoint endPoint, Process process)
     {
-        Path stdin = Path.of("/proc", Long.toString(process.pid()), "fd", "0");
-        try
-        {
-            endPoint.setDirectOutput(NonBlockingPipeChannel.open(stdin), () -> Integer.MAX_VALUE);
-        }
-        catch (IOException x)
-        {
-            LOG.debug("no direct writes to {}", stdin, x);
-        }
+        if (process instanceof WorkerProcess worker && worker.getDirectOutput() != null)
+            endPoint.setDirectOutput(worker.getDirectOutput(), () -> Integer.MAX_VALUE);
     }
 
     /**

@@ -21,6 +21,10 @@ import org.slf4j.LoggerFactory;
  * options runs {@link WorkerTraining}, which loads no tenant code, and dumps the classes it loaded at exit
  * ({@code -XX:ArchiveClassesAtExit}). The training runs as the front's own user, so the archive is as trusted
  * as the class path: it is written into a directory only the front can write, and made readable by all.</p>
+ * <p>Run as root, the training runs nothing a tenant or a vhost can influence: the front's java, class path and
+ * JVM options (never a vhost's), a clean environment, its own session with no terminal ({@code setsid}), and
+ * its working, home and temporary directories (where jffi extracts its native library) inside the archive's
+ * directory, which only root can write. No tenant code and no tenant path is on its way.</p>
  * <p>Workers spawned before the archive is ready, or with options of their own, start without it. A JVM that
  * cannot use it (another JDK, a changed jar) ignores it, as {@code -Xshare:auto} does.</p>
  */
@@ -39,29 +43,36 @@ public class WorkerClassArchive
      * @param javaCommand the workers' java binary
      * @param classPath the workers' class path
      * @param jvmOptions the workers' JVM options
-     * @param directory a new directory for the archive and the training's files, writable only by the front
+     * @param directory a new directory for the archive and the training's files, writable only by the front (root
+     * when the front is root)
      */
     public void train(String javaCommand, String classPath, List<String> jvmOptions, Path directory)
     {
         Path file = directory.resolve(ARCHIVE_FILE);
         Path log = directory.resolve("training.log");
-        List<String> command = new ArrayList<>();
+        Path tmp = directory.resolve("tmp");
+        List<String> command = new ArrayList<>(List.of(ProcessWorkerLauncher.SETSID, "--"));
         command.add(javaCommand);
         command.addAll(jvmOptions);
+        command.add("-Djava.io.tmpdir=" + tmp);
+        command.add("-Duser.home=" + directory);
         command.add("-XX:ArchiveClassesAtExit=" + file);
         command.add("-cp");
         command.add(classPath);
         command.add(WorkerTraining.class.getName());
         command.add(directory.resolve("training").toString());
         ProcessBuilder builder = new ProcessBuilder(command);
+        builder.directory(directory.toFile());
         builder.environment().clear();
         builder.environment().put("PATH", ProcessWorkerLauncher.DEFAULT_PATH);
         builder.environment().put("HOME", directory.toString());
+        builder.environment().put("TMPDIR", tmp.toString());
         builder.redirectErrorStream(true);
         builder.redirectOutput(log.toFile());
         long start = System.nanoTime();
         try
         {
+            Files.createDirectory(tmp, PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
             Process process = builder.start();
             training = process;
             process.getOutputStream().close();

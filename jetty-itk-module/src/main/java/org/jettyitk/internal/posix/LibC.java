@@ -8,7 +8,8 @@ import jnr.ffi.types.size_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
- * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, {@code fcntl} and
+ * family, {@code setgroups}, {@code getgrouplist}, {@code sched_setscheduler}, {@code pipe2}, {@code kill} (with
+ * its errno), and {@code fcntl} and
  * {@code ioctl} for any command (jnr-posix takes only the commands its constants know, and none for a pipe's
  * capacity or content), and the {@code *at} calls that act on a name relative to an open directory
  * ({@code openat}, {@code mkdirat}, {@code unlinkat}, {@code renameat}).</p>
@@ -51,6 +52,10 @@ final class LibC
         int unlinkat(int dirfd, String path, int flags);
 
         int renameat(int olddirfd, String oldpath, int newdirfd, String newpath);
+
+        int pipe2(@Out int[] fds, int flags);
+
+        int kill(int pid, int signal);
     }
 
     private final Functions functions;
@@ -144,6 +149,23 @@ final class LibC
     int renameat(int dirFd, String from, String to)
     {
         return functions.renameat(dirFd, from, dirFd, to);
+    }
+
+    /**
+     * @param fds receives the read end, then the write end
+     * @param flags such as {@code O_CLOEXEC}
+     */
+    int pipe2(int[] fds, int flags)
+    {
+        return functions.pipe2(fds, flags);
+    }
+
+    /**
+     * @param pid a process id, or the negated id of a process group
+     */
+    int kill(int pid, int signal)
+    {
+        return functions.kill(pid, signal);
     }
 
     /**

@@ -11,8 +11,8 @@ import java.util.concurrent.atomic.AtomicBoolean;
  * <p>The write end of a pipe, on a non-blocking description of its own: a write takes what the pipe has room for
  * now and never waits for the reader. It is not interruptible (unlike {@link java.nio.channels.FileChannel}, an
  * interrupted writer does not close it).</p>
- * <p>The front opens a worker's stdin this way ({@code /proc/PID/fd/0}) next to the blocking stream of
- * {@link Process}: a worker that stops reading, or shrinks its pipe, can make a write short but never make a
+ * <p>The front opens its own end of a worker's stdin pipe this way ({@code /proc/self/fd/N}) next to its
+ * blocking stream: a worker that stops reading, or shrinks its pipe, can make a write short but never make a
  * thread of the front wait.</p>
  */
 public final class NonBlockingPipeChannel implements GatheringByteChannel
@@ -28,7 +28,7 @@ public final class NonBlockingPipeChannel implements GatheringByteChannel
     }
 
     /**
-     * @param path a path that opens a pipe, such as {@code /proc/PID/fd/0}
+     * @param path a path that opens a pipe, such as {@code /proc/self/fd/N}
      * @throws IOException if it cannot be opened or is no pipe
      */
     public static NonBlockingPipeChannel open(Path path) throws IOException

@@ -484,23 +484,35 @@ public final class Posix
     }
 
     /**
-     * Sets the capacity of the pipe that {@code path} opens, through a descriptor of its own, closed again.
-     * @param path a path that opens a pipe, such as another process's {@code /proc/PID/fd/0}
-     * @param capacity the capacity wanted, in bytes
-     * @return the capacity the kernel gave
-     * @throws IOException if it cannot be opened, is no pipe, or the kernel refused
+     * @return a new pipe, both ends closed on exec: its read end, then its write end
+     * @throws IOException if the call fails, for example out of descriptors
      */
-    public int setPipeCapacity(Path path, int capacity) throws IOException
+    public int[] pipe() throws IOException
     {
-        int fd = open(path, OpenFlags.O_RDONLY, OpenFlags.O_NONBLOCK, OpenFlags.O_CLOEXEC);
-        try
-        {
-            return setPipeCapacity(fd, capacity);
-        }
-        finally
-        {
-            close(fd);
-        }
+        int[] fds = new int[2];
+        if (libc.pipe2(fds, OpenFlags.O_CLOEXEC.intValue()) < 0)
+            throw failure("pipe2(O_CLOEXEC)", libc.errno());
+        return fds;
+    }
+
+    /**
+     * Sends a signal to every process of a process group.
+     * @param pgid the process group, the pid of its leader; never 0 or 1, which would mean this process's own
+     * group or init's
+     * @param signal the signal, such as 9 for {@code SIGKILL}
+     * @return false if the group has no process left (ESRCH)
+     * @throws IOException if the call fails otherwise, typically EPERM for a group of another user
+     */
+    public boolean killProcessGroup(long pgid, int signal) throws IOException
+    {
+        if (pgid <= 1 || pgid > Integer.MAX_VALUE)
+            throw new IllegalArgumentException("not a process group to signal: " + pgid);
+        if (libc.kill(-(int)pgid, signal) == 0)
+            return true;
+        int errno = libc.errno();
+        if (errno == Errno.ESRCH.intValue())
+            return false;
+        throw failure("kill(-" + pgid + "," + signal + ")", errno);
     }
 
     /**
@@ -531,8 +543,8 @@ public final class Posix
 
     /**
      * Opens a pipe for writing, in non-blocking mode, on a description of its own: the pipe's other holders keep
-     * blocking writes. Through {@code /proc/PID/fd/N}, a process with the right to inspect another one opens that
-     * process's pipe.
+     * blocking writes. Through {@code /proc/self/fd/N}, a process opens one of its own pipes again (never another
+     * process's {@code /proc/PID/fd}: that process may have put anything there).
      * @param path a path that opens a pipe
      * @return the new descriptor, closed on exec
      * @throws IOException if it cannot be opened, or is no pipe

@@ -11,8 +11,11 @@ import org.jettyitk.internal.posix.Identity;
 
 /**
  * <p>What the front tells a worker: whom to run as, what to deploy and the limits of the process. The front
- * builds the command line with {@link #toArguments()}, the worker reads it with {@link #parse(String[])}; the
- * JVM options and the environment additions are applied by the launcher and do not travel as arguments.</p>
+ * encodes them with {@link #encode()} into the worker's environment variable {@value #ENVIRONMENT_VARIABLE}, one
+ * argument a line, the worker reads them with {@link #decode(String)}: unlike the world-readable
+ * {@code /proc/PID/cmdline}, {@code /proc/PID/environ} is readable by the worker's uid and root alone, so one
+ * tenant does not learn where another's app is. The JVM options and the environment additions are applied by the
+ * launcher and do not travel as arguments.</p>
  * <pre>
  *   --vhost alice --user alice --uid 41001 --gid 41001 --groups 41001,41005
  *   --app /srv/alice/site.war [--handler-class com.example.Hello] --umask 027
@@ -34,6 +37,9 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
                               ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment,
                               Map<String, String> deploySettings)
 {
+    /** The worker's environment variable holding its arguments. */
+    public static final String ENVIRONMENT_VARIABLE = "JETTY_ITK_WORKER";
+
     public WorkerArguments
     {
         limits = limits != null ? limits : ProcessLimits.NONE;
@@ -69,6 +75,33 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
         limits.addArguments(args);
         deploySettings.forEach((name, value) -> args.addAll(List.of("--deploy", name + "=" + value)));
         return args;
+    }
+
+    /**
+     * @return the arguments, one a line, for {@value #ENVIRONMENT_VARIABLE}
+     * @throws IllegalArgumentException for an argument holding a line feed or a NUL
+     */
+    public String encode()
+    {
+        List<String> args = toArguments();
+        for (String arg : args)
+        {
+            if (arg.indexOf('\n') >= 0 || arg.indexOf('\0') >= 0)
+                throw new IllegalArgumentException("worker argument with a line feed or NUL: '" + arg + "'");
+        }
+        return String.join("\n", args);
+    }
+
+    /**
+     * @param encoded what {@link #encode()} made, null if the variable is not set
+     * @return the arguments
+     * @throws IllegalArgumentException naming the first bad or missing option
+     */
+    public static WorkerArguments decode(String encoded)
+    {
+        if (encoded == null)
+            throw new IllegalArgumentException(ENVIRONMENT_VARIABLE + " is not set");
+        return parse(encoded.split("\n", -1));
     }
 
     private static String join(int[] ids)

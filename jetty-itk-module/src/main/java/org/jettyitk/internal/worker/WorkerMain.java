@@ -33,6 +33,8 @@ import org.jettyitk.internal.posix.PrivilegeException;
 /**
  * <p>The worker process: one tenant identity, one Jetty {@link Server} whose only connector is a
  * {@link PipeConnector} over the stdin/stdout the front holds.</p>
+ * <p>Its {@link WorkerArguments} come in the environment variable {@value WorkerArguments#ENVIRONMENT_VARIABLE},
+ * not on its world-readable command line.</p>
  * <ol>
  *   <li>Keep the protocol pipe to itself: fd 1 is duplicated for the protocol and then pointed at stderr, and
  *   {@code System.out} goes to stderr, so whatever the tenant prints lands in the vhost's log. This keeps the
@@ -100,7 +102,7 @@ public final class WorkerMain
         WorkerArguments arguments;
         try
         {
-            arguments = WorkerArguments.parse(args);
+            arguments = WorkerArguments.decode(System.getenv(WorkerArguments.ENVIRONMENT_VARIABLE));
         }
         catch (IllegalArgumentException x)
         {

@@ -100,7 +100,7 @@ public class EmbeddedExampleTest
 
     /**
      * @return the live children of this JVM that run {@link WorkerMain} with a file under this test's base (a
-     * worker's app); not the front's class-data training JVM
+     * worker's app, in its arguments, which travel in its environment); not the front's class-data training JVM
      */
     private List<ProcessHandle> workers()
     {
@@ -109,21 +109,20 @@ public class EmbeddedExampleTest
             .filter(ProcessHandle::isAlive)
             .filter(p ->
             {
-                String commandLine = commandLine(p);
-                return commandLine.contains(WorkerMain.class.getName()) && commandLine.contains(prefix);
+                return read(p, "cmdline").contains(WorkerMain.class.getName()) && read(p, "environ").contains(prefix);
             })
             .toList();
     }
 
     /**
-     * @return the process's command line from {@code /proc}, or "" once it has exited. {@code ProcessHandle.Info}
-     * gives no arguments for a command line as long as a worker's class path.
+     * @return the process's command line or environment from {@code /proc}, or "" once it has exited.
+     * {@code ProcessHandle.Info} gives no arguments for a command line as long as a worker's class path.
      */
-    private static String commandLine(ProcessHandle process)
+    private static String read(ProcessHandle process, String file)
     {
         try
         {
-            return Files.readString(Path.of("/proc/" + process.pid() + "/cmdline"), StandardCharsets.ISO_8859_1);
+            return Files.readString(Path.of("/proc/" + process.pid() + "/" + file), StandardCharsets.ISO_8859_1);
         }
         catch (IOException x)
         {
