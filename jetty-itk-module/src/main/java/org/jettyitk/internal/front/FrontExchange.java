@@ -11,6 +11,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
 
+import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
@@ -233,7 +234,7 @@ class FrontExchange implements Stream.Listener
             }
             if (Content.Chunk.isFailure(chunk))
             {
-                fail(chunk.getFailure());
+                onRequestContentFailure(chunk.getFailure());
                 return;
             }
             if (chunk instanceof Trailers trailers)
@@ -493,6 +494,17 @@ class FrontExchange implements Stream.Listener
             // Nothing more is written, but Jetty's request must still end.
             callback.failed(failure);
         }
+    }
+
+    /**
+     * The client's content could not be read (a body that does not decode, bad framing, the client gone): that
+     * request's failure, not the worker's, answered as a plain Jetty's app reading it would be (500, or the
+     * status Jetty gave the failure).
+     */
+    private void onRequestContentFailure(Throwable failure)
+    {
+        int status = failure instanceof HttpException http ? http.getCode() : HttpStatus.INTERNAL_SERVER_ERROR_500;
+        abort(status, "Cannot read the request content", failure);
     }
 
     private void onTimeout()

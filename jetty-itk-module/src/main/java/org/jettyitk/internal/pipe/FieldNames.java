@@ -7,6 +7,7 @@ import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpTokens;
+import org.eclipse.jetty.http.MimeTypes;
 import org.eclipse.jetty.util.StringUtil;
 
 /**
@@ -118,10 +119,25 @@ public final class FieldNames
             String lowerCase = field.getLowerCaseName();
             if (HOST.equals(lowerCase))
                 restored.add(new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue()));
+            else if (field.getHeader() == HttpHeader.CONTENT_TYPE)
+                restored.add(contentType(restore(field, names)));
             else if (!NAMES.equals(lowerCase))
                 restored.add(restore(field, names));
         }
         return restored.asImmutable();
+    }
+
+    /**
+     * @return the Content-Type field as Jetty's HTTP/1 parser makes it: a known type ({@code text/plain}) becomes
+     * that type's field, which says its charset (none for {@code text/plain}), where a plain field would get the
+     * charset Jetty assumes for the type
+     */
+    private static HttpField contentType(HttpField field)
+    {
+        MimeTypes.Type type = MimeTypes.CACHE.get(field.getValue());
+        if (type == null || !type.asString().equals(field.getValue()))
+            return field;
+        return type.getContentTypeField();
     }
 
     private static boolean isToken(String name)
