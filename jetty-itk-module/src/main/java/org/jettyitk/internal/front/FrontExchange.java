@@ -16,6 +16,7 @@ import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
+import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.http.HttpURI;
 import org.eclipse.jetty.http.HttpVersion;
@@ -366,9 +367,24 @@ class FrontExchange implements Stream.Listener
             headers.put(HttpHeader.CONNECTION, HttpHeaderValue.CLOSE);
         }
         if (endStream)
+        {
             response.write(true, BufferUtil.EMPTY_BUFFER, Callback.from(this::succeed, this::fail));
+        }
+        else if (HttpMethod.HEAD.is(request.getMethod()))
+        {
+            // A response to HEAD has no content (RFC 9110 section 9.3.2): it is complete with its head, even when
+            // the worker's Jetty (12.1.5 serving a static file) leaves its stream open after it. The stream is
+            // then cancelled.
+            response.write(true, BufferUtil.EMPTY_BUFFER, Callback.from(() ->
+            {
+                cancelStream();
+                succeed();
+            }, this::fail));
+        }
         else
+        {
             stream.demand();
+        }
     }
 
     private void onWorkerInterimResponse(int status, HttpFields fields, boolean endStream)
