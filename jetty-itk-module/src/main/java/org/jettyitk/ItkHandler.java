@@ -736,18 +736,20 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         String java = trustedJavaCommand();
         // Root runs the class path (the class-data training JVM) and every tenant's worker loads it.
         String classPath = workerClassPath != null ? WorkerClassPath.trusted(workerClassPath) : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
-        WorkerClassArchive classArchive = null;
         if (workerClassArchive)
-        {
             classPath = WorkerClassPath.jarsFirst(classPath);
+        WorkerClassArchive classArchive = workerClassArchive ? new WorkerClassArchive() : null;
+        // The launcher checks first (setsid, setpriv): a start that fails leaves no training JVM behind.
+        ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
+        if (classArchive != null)
+        {
             classArchiveDirectory = Files.createTempDirectory(work, "class-archive-");
             // Workers open the archive by its path; they cannot list or write the directory.
             Files.setPosixFilePermissions(classArchiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
-            classArchive = new WorkerClassArchive();
             classArchive.train(java, WorkerClassPath.jars(classPath), workerJvmOptions, classArchiveDirectory);
             activeClassArchive = classArchive;
         }
-        return new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
+        return launcher;
     }
 
     /**
