@@ -269,7 +269,17 @@ public class DifferentialIT
         // address, scheme or host the tenant sees; the app gets those from the servlet API, as the table
         // compares. Plain Jetty without the forwarded module shows them as ordinary headers.
         new Accepted("client forwarding headers are not forwarded",
-            Pattern.compile("body line only in plain: header (?i:(forwarded|x-forwarded-[a-z-]*)): .*")));
+            Pattern.compile("body line only in plain: header (?i:(forwarded|x-forwarded-[a-z-]*)): .*")),
+        // The front's compression-gzip module decodes a request body before it goes to the worker: a body that
+        // does not decode fails in the front, which answers 500 itself, where plain Jetty's app fails reading it
+        // and its error page (with the stack trace of its servlet) says so. Same status; the page differs.
+        new Accepted("an undecodable request body fails in the front, not in the app",
+            Pattern.compile("(?!status line).*"), Pattern.compile("gzip request body")),
+        // On the front the compression-gzip module wraps the ItkHandler and marks a compressible response from the
+        // worker Vary: Accept-Encoding; in plain Jetty the webapp's error dispatch for an HTTP/2 request replaces
+        // the response the module had marked.
+        new Accepted("the front's compression module marks a worker's error page",
+            Pattern.compile("header only in itk: \\[vary: Accept-Encoding]"), Pattern.compile("h2 error page")));
 
     private final List<JettyBase> bases = new ArrayList<>();
     private final List<HttpClient> clients = new ArrayList<>();
@@ -291,8 +301,17 @@ public class DifferentialIT
         }
     }
 
-    private record Accepted(String name, Pattern difference)
+    private record Accepted(String name, Pattern difference, Pattern cases)
     {
+        Accepted(String name, Pattern difference)
+        {
+            this(name, difference, Pattern.compile(".*"));
+        }
+
+        boolean accepts(String caseName, String found)
+        {
+            return cases.matcher(caseName).matches() && difference.matcher(found).matches();
+        }
     }
 
     /**
@@ -533,7 +552,7 @@ public class DifferentialIT
             List<String> stepAccepted = new ArrayList<>();
             for (String difference : ResponseComparison.differences(expected, actual))
             {
-                Accepted reason = ACCEPTED.stream().filter(a -> a.difference().matcher(difference).matches()).findFirst().orElse(null);
+                Accepted reason = ACCEPTED.stream().filter(a -> a.accepts(c.name(), difference)).findFirst().orElse(null);
                 if (reason == null)
                 {
                     stepFound.add(difference);

@@ -6,8 +6,8 @@ import java.util.Map;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpHeader;
+import org.eclipse.jetty.http.HttpParser;
 import org.eclipse.jetty.http.HttpTokens;
-import org.eclipse.jetty.http.MimeTypes;
 import org.eclipse.jetty.util.StringUtil;
 
 /**
@@ -107,37 +107,31 @@ public final class FieldNames
 
     /**
      * @param fields a request's fields as the worker received them over HTTP/2
+     * @param http1 whether the client spoke HTTP/1: Jetty's HTTP/1 parser then gives the fields it knows as a
+     * whole line (case-insensitively) as its own cached instances, canonical name and value: a Content-Type among
+     * them says its charset ({@code text/plain} none, a form's its {@code charset} parameter) where a field
+     * decoded from HTTP/2 gets the one Jetty assumes for its type
      * @return the fields as the front received them from its client: {@value #HOST} back into {@code Host},
      * names spelled as the client spelled them, the private fields removed
      */
-    public static HttpFields restoreRequest(HttpFields fields)
+    public static HttpFields restoreRequest(HttpFields fields, boolean http1)
     {
         Map<String, String> names = names(fields);
         HttpFields.Mutable restored = HttpFields.build(fields.size());
         for (HttpField field : fields)
         {
             String lowerCase = field.getLowerCaseName();
+            HttpField client;
             if (HOST.equals(lowerCase))
-                restored.add(new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue()));
-            else if (field.getHeader() == HttpHeader.CONTENT_TYPE)
-                restored.add(contentType(restore(field, names)));
+                client = new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue());
             else if (!NAMES.equals(lowerCase))
-                restored.add(restore(field, names));
+                client = restore(field, names);
+            else
+                continue;
+            HttpField cached = http1 ? HttpParser.CACHE.get(client.getName() + ": " + client.getValue()) : null;
+            restored.add(cached != null ? cached : client);
         }
         return restored.asImmutable();
-    }
-
-    /**
-     * @return the Content-Type field as Jetty's HTTP/1 parser makes it: a known type ({@code text/plain}) becomes
-     * that type's field, which says its charset (none for {@code text/plain}), where a plain field would get the
-     * charset Jetty assumes for the type
-     */
-    private static HttpField contentType(HttpField field)
-    {
-        MimeTypes.Type type = MimeTypes.CACHE.get(field.getValue());
-        if (type == null || !type.asString().equals(field.getValue()))
-            return field;
-        return type.getContentTypeField();
     }
 
     private static boolean isToken(String name)

@@ -43,7 +43,7 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
         {
             throw new HttpException.RuntimeException(HttpStatus.BAD_REQUEST_400, x.getMessage(), x);
         }
-        HttpFields headers = FieldNames.restoreRequest(HttpFields.build(request.getHeaders()).remove(ConnectionFacts.HEADER));
+        HttpFields headers = FieldNames.restoreRequest(HttpFields.build(request.getHeaders()).remove(ConnectionFacts.HEADER), facts.protocol().startsWith("HTTP/1"));
         ConnectionMetaData metaData = new FactsConnectionMetaData(request.getConnectionMetaData(), facts);
         request.addHttpStreamWrapper(NamesHttpStream::new);
         return new Request.Wrapper(request)
