@@ -262,6 +262,76 @@ public class SessionPersistenceTest
     }
 
     @Test
+    public void testSessionWithUnserializableAttributeIsNoLongerStored() throws Exception
+    {
+        start(vhost ->
+        {
+        });
+        assertEquals("1", count().get("count"));
+        // The app still answers, and its worker still has the session in memory...
+        assertEquals("2", count("/count?unserializable").get("count"));
+        Map<String, String> third = count();
+        assertEquals("3", third.get("count"));
+        long pid = Long.parseLong(third.get("pid"));
+        ProcessHandle.of(pid).orElseThrow().destroyForcibly();
+        await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !isAlive(pid));
+
+        // ...but the store has the session as it was before the attribute: the next worker continues from there.
+        Map<String, String> fourth = count();
+        assertEquals(third.get("session"), fourth.get("session"));
+        assertEquals("2", fourth.get("count"));
+    }
+
+    @Test
+    public void testSessionXmlWithoutDataStoreFailsWorkerWithReason() throws Exception
+    {
+        Path xml = Files.createTempFile("itk-sessions-", ".xml");
+        try
+        {
+            Files.writeString(xml, """
+                <?xml version="1.0"?>
+                <!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "https://jetty.org/configure_10_0.dtd">
+                <Configure id="Server" class="org.eclipse.jetty.server.Server"/>
+                """);
+            Files.setPosixFilePermissions(xml, PosixFilePermissions.fromString("rw-r--r--"));
+            assertEquals("session store " + xml + " failed: java.lang.IllegalStateException: session store " + xml +
+                " adds no org.eclipse.jetty.session.SessionDataStoreFactory bean to the Server", awaitFailure(xml));
+        }
+        finally
+        {
+            Files.deleteIfExists(xml);
+        }
+    }
+
+    @Test
+    public void testSessionXmlIsReadByTenantNotByRoot() throws Exception
+    {
+        // A file only root may read: the worker, running as alice, cannot evaluate it.
+        Path xml = Files.createTempFile("itk-sessions-", ".xml");
+        try
+        {
+            Files.setPosixFilePermissions(xml, PosixFilePermissions.fromString("rw-------"));
+            assertEquals("session store " + xml + " failed: java.io.IOException: not readable by this vhost's user: " + xml, awaitFailure(xml));
+        }
+        finally
+        {
+            Files.deleteIfExists(xml);
+        }
+    }
+
+    /**
+     * Starts alice with the session XML file, and returns why its worker could not start.
+     */
+    private String awaitFailure(Path xml) throws Exception
+    {
+        start(vhost -> vhost.setSessionStore(xml.toString()));
+        ContentResponse response = front.get(front.http1, HOST, "/count");
+        assertEquals(503, response.getStatus(), response::getContentAsString);
+        await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> pool().getLastFailure() != null);
+        return pool().getLastFailure();
+    }
+
+    @Test
     public void testBadSessionStoreIsRefusedWithItsValue()
     {
         VirtualHost vhost = new VirtualHost("alice");

@@ -94,7 +94,11 @@ public final class WorkerSessions
             }
             default ->
             {
-                XmlConfiguration xml = new XmlConfiguration(ResourceFactory.root().newResource(Path.of(store)));
+                Path file = Path.of(store);
+                // This runs as the tenant: a file only root may read is refused here, never read by the front.
+                if (!Files.isReadable(file))
+                    throw new IOException("not readable by this vhost's user: " + file);
+                XmlConfiguration xml = new XmlConfiguration(ResourceFactory.root().newResource(file));
                 xml.getIdMap().put("Server", server);
                 xml.getProperties().put(VHOST_PROPERTY, vhost);
                 xml.getProperties().put(DIRECTORY_PROPERTY, directory.toString());
