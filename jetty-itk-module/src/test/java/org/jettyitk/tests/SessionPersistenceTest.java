@@ -216,6 +216,17 @@ public class SessionPersistenceTest
         assertFalse(Files.exists(home().resolve(WorkerSessions.DIRECTORY_NAME)), "memory store wrote a session directory");
     }
 
+    @Test
+    public void testAppWithoutSessionsGetsNoSessionDirectory() throws Exception
+    {
+        front = new ItkTestServer();
+        front.itk.setWorkDirectory(front.root.resolve("work"));
+        VirtualHost plain = front.addTestApp("alice", ALICE);
+        front.start();
+        assertEquals(200, front.get(front.http1, plain.getHostNames().get(0), "/pid").getStatus());
+        assertFalse(Files.exists(home().resolve(WorkerSessions.DIRECTORY_NAME)), "a session directory for an app without sessions");
+    }
+
     private Path home() throws Exception
     {
         try (Stream<Path> homes = Files.list(front.root.resolve("work")))

@@ -10,9 +10,13 @@ import java.io.OutputStream;
 import java.nio.file.AtomicMoveNotSupportedException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFileAttributes;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.HashSet;
 import java.util.Set;
 import java.util.UUID;
@@ -54,13 +58,15 @@ public class AtomicFileSessionDataStore extends ObjectStreamSessionDataStore
     /** Temporary files start with this: they are hidden, and never a session's name. */
     public static final String TEMPORARY_PREFIX = ".tmp-";
     /** What a session id or context may be to become a file name: no separator, no leading dot. */
+    /** Only the tenant's uid may list, read or write its sessions, whatever the worker's umask. */
+    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
     private static final Pattern PLAIN_NAME = Pattern.compile("[A-Za-z0-9_-][A-Za-z0-9._-]{0,199}");
 
     private final Path directory;
     private String prefix;
 
     /**
-     * @param directory the directory of the files, which must exist
+     * @param directory the directory of the files, created when the store starts if it does not exist
      */
     public AtomicFileSessionDataStore(Path directory)
     {
@@ -70,6 +76,29 @@ public class AtomicFileSessionDataStore extends ObjectStreamSessionDataStore
     public Path getDirectory()
     {
         return directory;
+    }
+
+    @Override
+    protected void doStart() throws Exception
+    {
+        prepareDirectory();
+        super.doStart();
+    }
+
+    /**
+     * Creates the directory, mode 0700, or takes the existing one once it has made it 0700: a directory, not a
+     * link. The worker runs as the tenant: an earlier worker of the vhost created it, and the tenant could only
+     * have replaced it with something of its own.
+     */
+    private void prepareDirectory() throws IOException
+    {
+        if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS))
+            Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+        PosixFileAttributes attributes = Files.readAttributes(directory, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
+        if (!attributes.isDirectory())
+            throw new IOException("session directory is not a directory: " + directory);
+        if (!attributes.permissions().equals(OWNER_ONLY))
+            Files.setPosixFilePermissions(directory, OWNER_ONLY);
     }
 
     @Override

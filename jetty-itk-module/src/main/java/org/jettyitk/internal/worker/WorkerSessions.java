@@ -2,12 +2,7 @@ package org.jettyitk.internal.worker;
 
 import java.io.IOException;
 import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFileAttributes;
-import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
-import java.util.Set;
 
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.session.DefaultSessionCacheFactory;
@@ -51,8 +46,6 @@ public final class WorkerSessions
     public static final String VHOST_PROPERTY = "jetty.itk.vhost";
     /** A session XML file's property: the default store's directory, which the file may use for a store of its own. */
     public static final String DIRECTORY_PROPERTY = "jetty.itk.sessions.dir";
-    /** Only the tenant's uid may list, read or write its sessions, whatever the worker's umask. */
-    private static final Set<PosixFilePermission> OWNER_ONLY = PosixFilePermissions.fromString("rwx------");
 
     private WorkerSessions()
     {
@@ -89,7 +82,8 @@ public final class WorkerSessions
             }
             case FILE ->
             {
-                server.addBean(new AtomicFileSessionDataStore.Factory(prepareDirectory(directory)));
+                // The store creates the directory when an app's SessionHandler starts with it: a static site gets none.
+                server.addBean(new AtomicFileSessionDataStore.Factory(directory));
                 server.addBean(newWriteThroughCacheFactory());
             }
             default ->
@@ -135,22 +129,5 @@ public final class WorkerSessions
         cache.setSaveOnCreate(true);
         cache.setRemoveUnloadableSessions(true);
         return cache;
-    }
-
-    /**
-     * Creates the directory, mode 0700, or takes the existing one once it has made it 0700: a directory, not a
-     * link, and the worker's own. An earlier worker of the vhost created it; the tenant could have replaced it,
-     * but only with something of its own.
-     */
-    private static Path prepareDirectory(Path directory) throws IOException
-    {
-        if (!Files.exists(directory, LinkOption.NOFOLLOW_LINKS))
-            Files.createDirectories(directory, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
-        PosixFileAttributes attributes = Files.readAttributes(directory, PosixFileAttributes.class, LinkOption.NOFOLLOW_LINKS);
-        if (!attributes.isDirectory())
-            throw new IOException("session directory is not a directory: " + directory);
-        if (!attributes.permissions().equals(OWNER_ONLY))
-            Files.setPosixFilePermissions(directory, OWNER_ONLY);
-        return directory;
     }
 }
