@@ -621,7 +621,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask(),
             new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
             virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
-            virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()));
+            virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()), virtualHost.getSessionStore());
         WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout, budget);
         pool.setMaxWorkers(orDefault(virtualHost.getMaxWorkers(), maxWorkersPerVirtualHost));
         pool.setMaxRequests(orDefault(virtualHost.getMaxRequests(), maxRequestsPerVirtualHost));

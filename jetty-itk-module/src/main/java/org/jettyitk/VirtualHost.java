@@ -9,6 +9,7 @@ import java.util.Objects;
 
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
+import org.jettyitk.internal.worker.WorkerSessions;
 
 /**
  * <p>One tenant: the host names it answers, the Unix identity its code runs as, and its application.
@@ -59,6 +60,7 @@ public class VirtualHost
     private final Map<String, String> environment = new LinkedHashMap<>();
     private String logFile;
     private long maxLogSize = DEFAULT_MAX_LOG_SIZE;
+    private String sessionStore = WorkerSessions.FILE;
 
     public VirtualHost()
     {
@@ -358,6 +360,32 @@ public class VirtualHost
     public void setMaxLogSize(long maxLogSize)
     {
         this.maxLogSize = atLeast("maxLogSize", maxLogSize, 1024);
+    }
+
+    @ManagedAttribute("Where the app's HTTP sessions are kept: file, memory, or a Jetty XML file the worker evaluates")
+    public String getSessionStore()
+    {
+        return sessionStore;
+    }
+
+    /**
+     * <p>Where the app's HTTP sessions are kept, so that they outlive its workers (see {@code docs/sessions.md}):</p>
+     * <ul>
+     *   <li>{@code file}, the default: in files of the worker's home ({@code sessions/}, mode 0700), created and
+     *   written by the worker as the vhost's user;</li>
+     *   <li>{@code memory}: in the worker's memory only, Jetty's default: lost when the worker goes;</li>
+     *   <li>the absolute path of a Jetty XML file that adds a {@code SessionDataStoreFactory} (and, if it wants, a
+     *   {@code SessionCacheFactory}) to {@code <Configure id="Server">}, such as Jetty's
+     *   {@code JDBCSessionDataStoreFactory}, for a store that several fronts share. The worker evaluates it after
+     *   its privilege drop, as the vhost's user, which must be able to read it; the front never opens it.</li>
+     * </ul>
+     *
+     * @param sessionStore {@code file}, {@code memory} or an absolute path
+     * @throws IllegalArgumentException naming any other value
+     */
+    public void setSessionStore(String sessionStore)
+    {
+        this.sessionStore = WorkerSessions.check(sessionStore);
     }
 
     private static int atLeast(String name, int value, int min)

@@ -361,6 +361,7 @@ public class VirtualHostDirectoryTest
             <Call name="addEnvironment"><Arg>TZ</Arg><Arg>UTC</Arg></Call>
             <Set name="logFile"><Property name="jetty.base"/>/alice.log</Set>
             <Set name="maxLogSize">1048576</Set>
+            <Set name="sessionStore">memory</Set>
             """));
         server.start();
 
@@ -385,6 +386,7 @@ public class VirtualHostDirectoryTest
         assertEquals(Map.of("TZ", "UTC"), alice.getEnvironment());
         assertEquals(root + "/alice.log", alice.getLogFile());
         assertEquals(1048576, alice.getMaxLogSize());
+        assertEquals("memory", alice.getSessionStore());
         assertServed("www.alice.test", "alice");
     }
 

@@ -211,6 +211,9 @@ public class DistributionIT
     @Order(6)
     public void testChangedFileReplacesVhost() throws Exception
     {
+        // Earlier tests visited alice already: this client has a session there.
+        String session = visit(clients.get(url("alice.itk.test", "/")).getContentAsString());
+        assertEquals(next(session), visit(clients.get(url("alice.itk.test", "/")).getContentAsString()));
         String xml = JettyBase.vhostXml("alice.itk.test", ALICE, base.dir.relativize(base.dir.resolve("tenants/alice/whoami.war")))
             .replace("<Set name=\"user\">", "<Call name=\"addHostName\"><Arg>www.alice.itk.test</Arg></Call>\n  <Set name=\"user\">");
         base.writeVhost("alice.xml", xml);
@@ -219,6 +222,26 @@ public class DistributionIT
         String www = clients.get(url("www.alice.itk.test", "/")).getContentAsString();
         assertTrue(www.contains("Uid:\t43001\t43001\t43001\t43001"), www);
         assertTrue(www.contains("vhost: www.alice.itk.test"), www);
+        // The replaced vhost's new worker goes on with the session the old one stored.
+        assertEquals(next(next(session)), visit(clients.get(url("alice.itk.test", "/")).getContentAsString()));
+    }
+
+    /**
+     * @return the whoami page's {@code visit N of session ID} line
+     */
+    private static String visit(String page)
+    {
+        return page.lines().filter(line -> line.startsWith("visit ")).findFirst()
+            .orElseThrow(() -> new AssertionError("no 'visit N of session ID' line in " + page));
+    }
+
+    /**
+     * @return the line of the next visit in the same session
+     */
+    private static String next(String visit)
+    {
+        String[] words = visit.split(" ", 3);
+        return "visit " + (Integer.parseInt(words[1]) + 1) + " " + words[2];
     }
 
     @Test

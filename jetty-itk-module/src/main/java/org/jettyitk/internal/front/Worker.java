@@ -612,6 +612,9 @@ public class Worker implements Dumpable
             // The worker starts its connector only once privileges are dropped and the app deployed:
             // its first SETTINGS mean it is ready.
             Worker.this.session = session;
+            // The idle clock starts now, not at the spawn: else a worker slower to start than the idle timeout
+            // was reaped the moment it became ready, failing the requests queued for it with 502.
+            lastActiveNanos = System.nanoTime();
             if (state.compareAndSet(State.SPAWNING, State.READY))
             {
                 LOG.info("worker ready vhost={} pid={} uid={} gid={} in {}ms", pool.getName(), process.pid(), identity.uid(), identity.gid(), getUptime().toMillis());

@@ -20,7 +20,7 @@ import org.jettyitk.internal.posix.Identity;
  *   --vhost alice --user alice --uid 41001 --gid 41001 --groups 41001,41005
  *   --app /srv/alice/site.war [--handler-class com.example.Hello] --umask 027
  *   [--nice 5] [--rlimit-nofile 4096] [--rlimit-nproc 256] [--rlimit-as N] [--rlimit-core 0]
- *   [--deploy jetty.deploy.containerScanJarPattern=.*jstl.*\.jar$ ...]
+ *   [--deploy jetty.deploy.containerScanJarPattern=.*jstl.*\.jar$ ...] [--sessions file]
  * </pre>
  *
  * @param vhost the name of the vhost, for logs
@@ -32,16 +32,18 @@ import org.jettyitk.internal.posix.Identity;
  * @param jvmOptions the worker's JVM options, or null for the launcher's
  * @param environment variables added to the worker's clean environment
  * @param deploySettings the base's settings for deploying a webapp, the same for every vhost (see {@link WebAppDeployment})
+ * @param sessionStore where the app's HTTP sessions are kept (see {@link WorkerSessions}), null for the default
  */
 public record WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
                               ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment,
-                              Map<String, String> deploySettings)
+                              Map<String, String> deploySettings, String sessionStore)
 {
     /** The worker's environment variable holding its arguments. */
     public static final String ENVIRONMENT_VARIABLE = "JETTY_ITK_WORKER";
 
     public WorkerArguments
     {
+        sessionStore = WorkerSessions.check(sessionStore != null ? sessionStore : WorkerSessions.FILE);
         limits = limits != null ? limits : ProcessLimits.NONE;
         jvmOptions = jvmOptions != null ? List.copyOf(jvmOptions) : null;
         environment = environment != null ? Map.copyOf(environment) : Map.of();
@@ -50,14 +52,21 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
     }
 
     public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
+                           ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment,
+                           Map<String, String> deploySettings)
+    {
+        this(vhost, identity, app, handlerClass, umask, limits, jvmOptions, environment, deploySettings, null);
+    }
+
+    public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
                            ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment)
     {
-        this(vhost, identity, app, handlerClass, umask, limits, jvmOptions, environment, Map.of());
+        this(vhost, identity, app, handlerClass, umask, limits, jvmOptions, environment, Map.of(), null);
     }
 
     public WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask)
     {
-        this(vhost, identity, app, handlerClass, umask, ProcessLimits.NONE, null, Map.of(), Map.of());
+        this(vhost, identity, app, handlerClass, umask, ProcessLimits.NONE, null, Map.of(), Map.of(), null);
     }
 
     public List<String> toArguments()
@@ -74,6 +83,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
             args.addAll(List.of("--handler-class", handlerClass));
         limits.addArguments(args);
         deploySettings.forEach((name, value) -> args.addAll(List.of("--deploy", name + "=" + value)));
+        args.addAll(List.of("--sessions", sessionStore));
         return args;
     }
 
@@ -126,6 +136,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
         int umask = 027;
         ProcessLimits limits = ProcessLimits.NONE;
         Map<String, String> deploySettings = new LinkedHashMap<>();
+        String sessionStore = null;
         for (int i = 0; i < args.length; i += 2)
         {
             if (i + 1 >= args.length)
@@ -148,11 +159,12 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
                         throw new IllegalArgumentException("--deploy takes name=value: " + value);
                     deploySettings.put(value.substring(0, equals), value.substring(equals + 1));
                 }
+                case "--sessions" -> sessionStore = WorkerSessions.check(value);
                 default -> limits = limits.with(args[i], value);
             }
         }
         if (vhost == null || user == null || uid == null || gid == null || groups == null || app == null)
             throw new IllegalArgumentException("required: --vhost --user --uid --gid --groups --app; got " + Arrays.toString(args));
-        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask, limits, null, Map.of(), deploySettings);
+        return new WorkerArguments(vhost, new Identity(user, uid, gid, groups), app, handlerClass, umask, limits, null, Map.of(), deploySettings, sessionStore);
     }
 }

@@ -48,7 +48,8 @@ import org.jettyitk.internal.posix.PrivilegeException;
  *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
  * </ol>
  * <p>Exit statuses: 0 after EOF on stdin; {@value #EXIT_USAGE} bad arguments; the {@link PrivilegeDrop}
- * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed or the temporary directory created.</p>
+ * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed, its session store set up, or the
+ * temporary directory created.</p>
  */
 public final class WorkerMain
 {
@@ -161,6 +162,7 @@ public final class WorkerMain
         try
         {
             server = newServer(arguments.app(), arguments.handlerClass(), arguments.deploySettings());
+            configureSessions(server, arguments, stderr);
             connector = newConnector(server, protocolIn, Channels.newOutputStream(protocolOut));
             connector.setDirectOutput(protocolOut, protocolRoom);
             server.addConnector(connector);
@@ -332,6 +334,27 @@ public final class WorkerMain
         server.setDefaultHandler(defaultHandler);
         server.setStopTimeout(5000);
         return server;
+    }
+
+    /**
+     * Gives the app the vhost's session store ({@link WorkerSessions}), in the worker's home: after the drop, so
+     * that the tenant's uid creates and writes its session files, and before the app starts. A store that cannot
+     * be set up fails the worker rather than let it lose its users' sessions in silence.
+     */
+    private static void configureSessions(Server server, WorkerArguments arguments, PrintStream stderr)
+    {
+        String home = System.getProperty("user.home", "");
+        try
+        {
+            if (!home.startsWith("/"))
+                throw new IllegalStateException("the worker's user.home is not an absolute path: " + home);
+            WorkerSessions.configure(server, arguments.sessionStore(), arguments.vhost(), Path.of(home));
+        }
+        catch (Throwable x)
+        {
+            x.printStackTrace(stderr);
+            exit(stderr, EXIT_DEPLOY_FAILED, "session store " + arguments.sessionStore() + " failed: " + describe(x));
+        }
     }
 
     static PipeConnector newConnector(Server server, InputStream input, OutputStream output)

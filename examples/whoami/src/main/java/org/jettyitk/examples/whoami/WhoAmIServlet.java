@@ -14,6 +14,7 @@ import java.util.List;
 import jakarta.servlet.http.HttpServlet;
 import jakarta.servlet.http.HttpServletRequest;
 import jakarta.servlet.http.HttpServletResponse;
+import jakarta.servlet.http.HttpSession;
 
 /**
  * <p>Shows what the code of this tenant runs as: the {@code Uid:}, {@code Gid:} and {@code Groups:} lines of
@@ -23,6 +24,8 @@ import jakarta.servlet.http.HttpServletResponse;
  * {@code <base>/<tenant>/}, and maybe a {@code <base>/<tenant>/secret.txt} only that tenant may read; it tries
  * each tenant's {@code secret.txt} that exists, or whose existence this tenant may not even see. With
  * {@code ?read=/some/path} it tries that path instead.</p>
+ * <p>It counts the requests of each HTTP session ({@code visit N of session ID}): the count goes on when the
+ * vhost's worker is reaped, recycled, replaced or killed, since the worker keeps sessions in the vhost's store.</p>
  */
 public class WhoAmIServlet extends HttpServlet
 {
@@ -31,6 +34,7 @@ public class WhoAmIServlet extends HttpServlet
      * directory is: the WAR itself, where {@code getRealPath("/")} is the directory it was extracted to.
      */
     private static final String DEPLOYED_PATH = "jetty.deploy.paths.main";
+    private static final String VISITS = "visits";
 
     @Override
     protected void doGet(HttpServletRequest request, HttpServletResponse response) throws IOException
@@ -40,6 +44,11 @@ public class WhoAmIServlet extends HttpServlet
         out.printf("vhost: %s (%s://%s:%d, secure=%b, %s)%n", request.getServerName(), request.getScheme(),
             request.getServerName(), request.getServerPort(), request.isSecure(), request.getProtocol());
         out.printf("client: %s:%d%n", request.getRemoteAddr(), request.getRemotePort());
+        HttpSession session = request.getSession();
+        Integer visits = (Integer)session.getAttribute(VISITS);
+        int visit = visits == null ? 1 : visits + 1;
+        session.setAttribute(VISITS, visit);
+        out.printf("visit %d of session %s%n", visit, session.getId());
         for (String line : Files.readAllLines(Path.of("/proc/self/status")))
         {
             if (line.startsWith("Uid:") || line.startsWith("Gid:") || line.startsWith("Groups:"))
