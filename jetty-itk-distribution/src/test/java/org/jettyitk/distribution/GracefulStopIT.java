@@ -17,9 +17,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * <p>Stopping the server as an init system does (SIGTERM), through the module path with exactly
- * {@code http,itk}: a request in flight on a worker finishes within {@code jetty.server.stopTimeout}, then the
- * workers stop and none is left.</p>
+ * <p>Stopping the server as an init system does (SIGTERM), through the module path with {@code http,itk} and
+ * jetty-home's {@code graceful} module: a request in flight on a worker finishes within
+ * {@code jetty.server.stopTimeout}, then the workers stop and none is left.</p>
  */
 public class GracefulStopIT
 {
@@ -50,7 +50,9 @@ public class GracefulStopIT
     @Test
     public void testSigtermLetsRequestsInFlightFinish() throws Exception
     {
-        base.startJar(null, "--approve-all-licenses", "--add-modules=http,itk");
+        // jetty-home's graceful module sets jetty.server.stopTimeout; without it a base stops at once (sto=0), as a
+        // plain one does.
+        base.startJar(null, "--approve-all-licenses", "--add-modules=http,itk,graceful");
         Path war = base.tenant("graceful", TENANT, JettyBase.itDirectory().resolve("fidelity.war"));
         base.writeVhost("graceful.xml", JettyBase.vhostXml(HOST, TENANT, base.dir.relativize(war)));
         int port = JettyBase.freePort();
