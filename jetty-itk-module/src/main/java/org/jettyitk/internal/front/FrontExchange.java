@@ -113,6 +113,11 @@ class FrontExchange implements Stream.Listener
         }
         HeadersFrame headers = new HeadersFrame(metaData, null, !hasContent);
         request.addFailureListener(this::onClientFailure);
+        // While the client's connection is quiet because the worker is working (no read or write pending on it),
+        // its idle timeout is no failure, as for a plain Jetty's webapp: the vhost's request timeout bounds the
+        // worker. A graceful stop shortens that idle timeout to a second, and would otherwise fail every slow
+        // request in flight.
+        request.addIdleTimeoutListener(timeout -> false);
         Duration requestTimeout = worker.getRequestTimeout();
         if (!requestTimeout.isZero())
             timeout = worker.getScheduler().schedule(this::onTimeout, requestTimeout.toMillis(), TimeUnit.MILLISECONDS);
