@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.posix.NonBlockingPipeChannel;
+import org.jettyitk.internal.posix.DescriptorChannel;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.worker.WorkerArguments;
 import org.jettyitk.internal.worker.WorkerMain;
@@ -257,7 +257,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     {
         try
         {
-            return NonBlockingPipeChannel.open(ownEnd(fd).toPath());
+            return DescriptorChannel.openNonBlockingPipe(ownEnd(fd).toPath());
         }
         catch (IOException x)
         {

@@ -4,30 +4,55 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
+import java.nio.file.Path;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
- * <p>A descriptor in blocking mode, written with libc's {@code write} through jnr-posix: the worker's protocol
- * output, with no {@link java.io.FileDescriptor}. Java gives a FileDescriptor only for fds 0, 1 and 2, or through
- * reflection into {@code java.io}, which would need {@code --add-opens java.base/java.io} for every class the
- * worker loads, the tenant's included. Reopening {@code /proc/self/fd/N} is no way either: the pipe was created
- * by the front, as root, with mode 0600, and the worker runs as its tenant.</p>
- * <p>A write blocks until the pipe has taken something, and returns 0 only for an empty buffer. It is not
- * interruptible (unlike {@link java.nio.channels.FileChannel}, an interrupted writer does not close it).</p>
+ * <p>A descriptor written with libc's {@code write} through jnr-posix, with no {@link java.io.FileDescriptor}. It is
+ * not interruptible (unlike {@link java.nio.channels.FileChannel}, an interrupted writer does not close it).</p>
+ * <ul>
+ *   <li>Blocking: the worker's protocol output. Java gives a FileDescriptor only for fds 0, 1 and 2, or through
+ *   reflection into {@code java.io}, which would need {@code --add-opens java.base/java.io} for every class the
+ *   worker loads, the tenant's included. Reopening {@code /proc/self/fd/N} is no way either: the pipe was created
+ *   by the front, as root, with mode 0600, and the worker runs as its tenant. A write blocks until the pipe has
+ *   taken something, and returns 0 only for an empty buffer.</li>
+ *   <li>Non-blocking ({@link #openNonBlockingPipe(Path)}): the front's own end of a worker's stdin pipe, opened
+ *   again as a description of its own ({@code /proc/self/fd/N}) next to its blocking stream. A write takes what the
+ *   pipe has room for now: a worker that stops reading, or shrinks its pipe, can make a write short but never make
+ *   a thread of the front wait.</li>
+ * </ul>
  */
 public final class DescriptorChannel implements GatheringByteChannel
 {
     private final Posix posix;
     private final int fd;
+    private final boolean blocking;
     private final AtomicBoolean open = new AtomicBoolean(true);
 
     /**
-     * @param fd a descriptor this channel owns from now on: {@link #close()} closes it
+     * @param fd a descriptor in blocking mode this channel owns from now on: {@link #close()} closes it
      */
     public DescriptorChannel(Posix posix, int fd)
     {
+        this(posix, fd, true);
+    }
+
+    private DescriptorChannel(Posix posix, int fd, boolean blocking)
+    {
         this.posix = posix;
         this.fd = fd;
+        this.blocking = blocking;
+    }
+
+    /**
+     * @param path a path that opens a pipe, such as {@code /proc/self/fd/N}
+     * @return the pipe's write end, on a non-blocking description of its own
+     * @throws IOException if it cannot be opened or is no pipe
+     */
+    public static DescriptorChannel openNonBlockingPipe(Path path) throws IOException
+    {
+        Posix posix = Posix.get();
+        return new DescriptorChannel(posix, posix.openPipeNonBlockingForWrite(path), false);
     }
 
     @Override
@@ -41,7 +66,7 @@ public final class DescriptorChannel implements GatheringByteChannel
             ByteBuffer source = sources[i];
             if (!source.hasRemaining())
                 continue;
-            written += posix.write(fd, source);
+            written += blocking ? posix.write(fd, source) : posix.writeNonBlocking(fd, source);
             // A short write (the pipe took what it had room for): the rest waits for the next call.
             if (source.hasRemaining())
                 break;
@@ -77,6 +102,6 @@ public final class DescriptorChannel implements GatheringByteChannel
     @Override
     public String toString()
     {
-        return "%s@%x[fd=%d,open=%b]".formatted(getClass().getSimpleName(), hashCode(), fd, isOpen());
+        return "%s@%x[fd=%d,blocking=%b,open=%b]".formatted(getClass().getSimpleName(), hashCode(), fd, blocking, isOpen());
     }
 }
