@@ -180,7 +180,7 @@ class FrontExchange implements Stream.Listener
         return new MetaData.Request(request.getMethod(), uri.asImmutable(), HttpVersion.HTTP_2, fields, request.getLength());
     }
 
-    private static boolean isHopByHop(String lowerCaseName)
+    static boolean isHopByHop(String lowerCaseName)
     {
         return HOP_BY_HOP.contains(lowerCaseName);
     }
@@ -189,7 +189,7 @@ class FrontExchange implements Stream.Listener
      * @return the names, in lower case, that the client's {@code Connection} headers list: hop-by-hop for this
      * connection only, never forwarded (RFC 9110 section 7.6.1)
      */
-    private static Set<String> connectionOptions(HttpFields fields)
+    static Set<String> connectionOptions(HttpFields fields)
     {
         Set<String> options = new HashSet<>();
         for (String option : fields.getCSV(HttpHeader.CONNECTION, false))
@@ -203,7 +203,7 @@ class FrontExchange implements Stream.Listener
      * @return whether a client must not set this field for the tenant: the ones that say the address, scheme or
      * host the tenant sees (the facts header says it all), and the front's own private fields
      */
-    private static boolean isPrivate(String lowerCaseName)
+    static boolean isPrivate(String lowerCaseName)
     {
         return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
             lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT)) || FieldNames.isPrivate(lowerCaseName);
@@ -393,7 +393,7 @@ class FrontExchange implements Stream.Listener
      * Adds the worker's fields to the client's, less the hop-by-hop and private ones, with the names spelled as
      * the tenant spelled them (HPACK sent them lower-case).
      */
-    private static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields)
+    static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields)
     {
         Map<String, String> names = FieldNames.names(workerFields);
         for (HttpField field : workerFields)

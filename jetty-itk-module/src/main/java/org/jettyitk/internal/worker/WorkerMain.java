@@ -260,6 +260,9 @@ public final class WorkerMain
         Handler app = AppDeployer.newHandler(appLocation, handlerClass);
         server.setHandler(app);
         server.setStopTimeout(5000);
+        // SIGTERM from the front (a worker that stops with WebSockets open) stops the server gracefully: its
+        // WebSocket containers close their sessions with 1001 while the pipe still carries them.
+        server.setStopAtShutdown(true);
         return server;
     }
 
@@ -289,6 +292,8 @@ public final class WorkerMain
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
         h2c.setMaxFrameSize(MAX_FRAME_SIZE);
         h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
+        // WebSockets from the front arrive as RFC 8441 extended CONNECT streams.
+        h2c.setConnectProtocolEnabled(true);
         setUnlimitedRateControl(h2c);
         return h2c;
     }
