@@ -10,14 +10,20 @@ import java.io.PrintStream;
 import java.lang.reflect.Method;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.concurrent.Executor;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
 import org.eclipse.jetty.http2.WindowRateControl;
+import org.eclipse.jetty.http2.api.Stream;
+import org.eclipse.jetty.http2.api.server.ServerSessionListener;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.util.Attachable;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
 import org.jettyitk.internal.pipe.PipeEndPoint;
@@ -286,7 +292,7 @@ public final class WorkerMain
      */
     public static HTTP2CServerConnectionFactory newConnectionFactory(HttpConfiguration config)
     {
-        HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
+        HTTP2CServerConnectionFactory h2c = new TunnelDispatchingConnectionFactory(config);
         h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
         h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
@@ -296,6 +302,46 @@ public final class WorkerMain
         h2c.setConnectProtocolEnabled(true);
         setUnlimitedRateControl(h2c);
         return h2c;
+    }
+
+    /**
+     * <p>Jetty's h2c, except that data for a tunnel (the extended CONNECT stream of a WebSocket) reaches the
+     * tenant's endpoint on a thread of the pool. Jetty hands it over inline, in the one thread that parses the
+     * whole pipe: an endpoint that blocks there (a blocking send larger than the flow-control window waits for a
+     * WINDOW_UPDATE that only this thread would parse) stalled every stream of the worker, for good.</p>
+     */
+    private static class TunnelDispatchingConnectionFactory extends HTTP2CServerConnectionFactory
+    {
+        private TunnelDispatchingConnectionFactory(HttpConfiguration config)
+        {
+            super(config);
+        }
+
+        @Override
+        protected ServerSessionListener newSessionListener(Connector connector, EndPoint endPoint)
+        {
+            return new TunnelDispatchingListener(endPoint, connector.getExecutor());
+        }
+
+        private class TunnelDispatchingListener extends HTTPServerSessionListener
+        {
+            private final Executor executor;
+
+            private TunnelDispatchingListener(EndPoint endPoint, Executor executor)
+            {
+                super(endPoint);
+                this.executor = executor;
+            }
+
+            @Override
+            public void onDataAvailable(Stream stream, boolean immediate)
+            {
+                if (stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint)
+                    executor.execute(() -> super.onDataAvailable(stream, immediate));
+                else
+                    super.onDataAvailable(stream, immediate);
+            }
+        }
     }
 
     /**
