@@ -12,6 +12,8 @@ import java.util.concurrent.TimeUnit;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.HttpConnectionFactory;
@@ -72,6 +74,7 @@ public class WebSocketTest
     private static Server plain;
     private static ServerConnector plainConnector;
     private static WebSocketClient plainClient;
+    private static WebSocketClient plainClient2;
 
     @BeforeAll
     public static void start() throws Exception
@@ -98,6 +101,7 @@ public class WebSocketTest
         plain.setHandler(new WebSocketTestApp());
         plain.start();
         plainClient = newClient(new HttpClient());
+        plainClient2 = newClient(new HttpClient(new HttpClientTransportOverHTTP2(new HTTP2Client())));
     }
 
     private static VirtualHost addApp(String name, int id) throws Exception
@@ -122,6 +126,7 @@ public class WebSocketTest
         LifeCycle.stop(http1);
         LifeCycle.stop(http2);
         LifeCycle.stop(plainClient);
+        LifeCycle.stop(plainClient2);
         LifeCycle.stop(plain);
         if (front != null)
             front.close();
@@ -371,9 +376,10 @@ public class WebSocketTest
     @Test
     public void testNotAnEndpointAnswersAsTheTenant() throws Exception
     {
-        ExecutionException refused = assertThrows(ExecutionException.class, () -> connect(http1, uri(ALICE_HOST, "/nothing-here")));
-        UpgradeException upgrade = assertInstanceOf(UpgradeException.class, refused.getCause(), () -> refused.getCause().toString());
-        assertEquals(404, upgrade.getResponseStatusCode());
+        // The tenant sees an extended CONNECT whatever the client spoke: its answer is a plain Jetty's to one.
+        int direct = refusal(plainClient2, URI.create("ws://127.0.0.1:" + plainConnector.getLocalPort() + "/nothing-here"));
+        assertEquals(direct, refusal(http1, uri(ALICE_HOST, "/nothing-here")));
+        assertEquals(direct, refusal(http2, uri(ALICE_HOST, "/nothing-here")));
         ItkTestServer.RawResponse response = front.raw("""
             GET /jetty/echo HTTP/1.1\r
             Host: alice.test\r
@@ -384,6 +390,13 @@ public class WebSocketTest
             \r
             """);
         assertEquals(400, response.status(), response.content());
+    }
+
+    private static int refusal(WebSocketClient client, URI uri)
+    {
+        ExecutionException refused = assertThrows(ExecutionException.class, () -> connect(client, uri));
+        UpgradeException upgrade = assertInstanceOf(UpgradeException.class, refused.getCause(), () -> refused.getCause().toString());
+        return upgrade.getResponseStatusCode();
     }
 
     private static WorkerPool pool(String host)

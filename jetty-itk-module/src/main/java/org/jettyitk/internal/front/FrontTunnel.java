@@ -395,10 +395,10 @@ class FrontTunnel implements Stream.Listener
         }
         if (LOG.isDebugEnabled())
             LOG.debug("W2C #{} end of stream, client ended={}", stream.getId(), both);
+        // The client's WebSocket gets the end after the last bytes (FIN, or END_STREAM for an HTTP/2 client).
+        connection.getEndPoint().shutdownOutput();
         if (both)
             end(null);
-        else
-            connection.getEndPoint().shutdownOutput();
     }
 
     private void onClientEnded()
@@ -484,7 +484,9 @@ class FrontTunnel implements Stream.Listener
         if (stream != null && !stream.isClosed())
             stream.reset(new ResetFrame(stream.getId(), (failure == null ? ErrorCode.NO_ERROR : ErrorCode.CANCEL_STREAM_ERROR).code), Callback.NOOP);
         ClientConnection connection = this.connection;
-        if (failure == null && connection != null)
+        // Both ends are shut: an HTTP/1.1 client's connection is closed; an HTTP/2 client's stream is closed by
+        // the two END_STREAMs already (closing its EndPoint now could reset it before the last DATA was read).
+        if (failure == null && connection != null && accept != null)
             connection.getEndPoint().close();
         worker.onTunnelComplete(this);
         worker.getPool().closeWebSocket();
