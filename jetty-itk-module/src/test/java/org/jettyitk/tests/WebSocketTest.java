@@ -294,6 +294,7 @@ public class WebSocketTest
         // The client sees its connection end without a close frame: 1006 (abnormal closure).
         String closed = socket.closed.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         assertTrue(closed.startsWith("1006 ") || closed.startsWith("1011 "), closed);
+        await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !pool(ALICE_HOST).getWorkers().contains(worker));
         // The front is unharmed: a new worker serves the next WebSocket and the next request.
         ClientSocket next = connect(client(protocol), uri(ALICE_HOST, "/jetty/echo"));
         next.session.sendText("after", Callback.NOOP);
