@@ -86,6 +86,8 @@ class FrontTunnel implements Stream.Listener
     private final Response response;
     private final Callback callback;
     private final String accept;
+    /** For toString(): Jetty recycles the request once the tunnel took over its connection. */
+    private final String path;
     private final AtomicBoolean done = new AtomicBoolean();
     private volatile Phase phase = Phase.HANDSHAKE;
     private volatile Stream stream;
@@ -100,6 +102,7 @@ class FrontTunnel implements Stream.Listener
         this.response = response;
         this.callback = callback;
         this.accept = accept;
+        this.path = request.getHttpURI().getPath();
     }
 
     /**
@@ -497,7 +500,7 @@ class FrontTunnel implements Stream.Listener
     public String toString()
     {
         Stream stream = this.stream;
-        return "%s@%x[#%s %s %s]".formatted(getClass().getSimpleName(), hashCode(), stream == null ? "-" : stream.getId(), phase, request.getHttpURI().getPath());
+        return "%s@%x[#%s %s %s]".formatted(getClass().getSimpleName(), hashCode(), stream == null ? "-" : stream.getId(), phase, path);
     }
 
     /**
