@@ -1,6 +1,7 @@
 package org.jettyitk.tests;
 
 import java.net.URI;
+import java.nio.file.Files;
 import java.nio.ByteBuffer;
 import java.util.List;
 import java.util.Random;
@@ -68,6 +69,7 @@ public class WebSocketTest
     private static final int CAROL_REQUESTS_PER_WORKER = 2;
     private static final int FOUR_MB = 4 * 1024 * 1024;
     private static final int FLOOD_MESSAGES = 16;
+    private static final String STOP_MARKER = "stopped";
 
     private static ItkTestServer front;
     private static WebSocketClient http1;
@@ -88,6 +90,8 @@ public class WebSocketTest
         bob.setWebSocketIdleTimeoutMillis(BOB_IDLE_MILLIS);
         VirtualHost carol = addApp("carol", CAROL);
         carol.setMaxRequestsPerWorker(CAROL_REQUESTS_PER_WORKER);
+        carol.addEnvironment(WebSocketTestApp.STOP_MARKER, STOP_MARKER);
+        front.itk.setWorkDirectory(front.root.resolve("work"));
         front.start();
         http1 = newClient(front.http1);
         http2 = newClient(front.http2);
@@ -383,6 +387,24 @@ public class WebSocketTest
         assertTrue(closed.startsWith("1001 "), closed);
         await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !pool(CAROL_HOST).getWorkers().contains(worker));
         assertEquals(crashes, pool(CAROL_HOST).getCrashes(), "a recycled worker's exit is no crash");
+    }
+
+    @ParameterizedTest
+    @ValueSource(strings = {"HTTP/1.1", "HTTP/2.0"})
+    public void testWorkerStopsCleanlyAfterWebSockets(String protocol) throws Exception
+    {
+        ClientSocket socket = connect(client(protocol), uri(CAROL_HOST, "/jetty/echo"));
+        socket.session.sendText("one", Callback.NOOP);
+        assertEquals("one", socket.next());
+        socket.closeAndAwait();
+        Worker worker = pool(CAROL_HOST).getWorkers().get(0);
+        // The closed WebSocket and this request are the worker's 2 requests: the next one recycles it, with no
+        // WebSocket open, by GOAWAY and EOF.
+        assertEquals("hello", get(CAROL_HOST, "/hello"));
+        assertEquals("hello", get(CAROL_HOST, "/hello"));
+        await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !pool(CAROL_HOST).getWorkers().contains(worker));
+        // Its server stopped (the app's stop ran): the worker was not killed at its exit timeout.
+        assertTrue(Files.exists(front.root.resolve("work/vhost-carol/" + STOP_MARKER + "-" + worker.getPid())), "the worker's server did not stop");
     }
 
     @Test

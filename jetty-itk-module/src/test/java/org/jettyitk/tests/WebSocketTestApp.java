@@ -2,6 +2,8 @@ package org.jettyitk.tests;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.stream.Collectors;
 
 import jakarta.servlet.http.HttpServlet;
@@ -29,11 +31,13 @@ import org.eclipse.jetty.websocket.api.Session;
  * <p>Both endpoints echo text and binary messages, and take commands as text: {@code close CODE REASON} closes
  * the session, {@code negotiated} answers {@code subprotocol=... extensions=...}. The Jetty endpoint also takes
  * {@code fragments A B C} (sends {@code ABC} as three frames) and {@code flood COUNT SIZE} (sends COUNT binary
- * messages of SIZE bytes, one after the other).</p>
+ * messages of SIZE bytes, one after the other). With {@link #STOP_MARKER} set, its stop leaves a file.</p>
  */
 public class WebSocketTestApp extends Handler.Wrapper
 {
     private static final int MAX_MESSAGE_SIZE = 16 * 1024 * 1024;
+    /** Environment variable: when set, the app's stop writes the file {@code VALUE-PID} in the current directory. */
+    public static final String STOP_MARKER = "ITK_TEST_STOP_MARKER";
     private static volatile String lastClose = "none";
 
     public WebSocketTestApp()
@@ -75,6 +79,16 @@ public class WebSocketTestApp extends Handler.Wrapper
             });
         });
         setHandler(context);
+    }
+
+    @Override
+    protected void doStop() throws Exception
+    {
+        super.doStop();
+        // Only a server that stops runs this: a worker killed (SIGKILL) leaves no marker.
+        String marker = System.getenv(STOP_MARKER);
+        if (marker != null)
+            Files.writeString(Path.of(marker + "-" + ProcessHandle.current().pid()), "stopped");
     }
 
     @ServerEndpoint(value = "/jakarta/echo", subprotocols = {"chat"})

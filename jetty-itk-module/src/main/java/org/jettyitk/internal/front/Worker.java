@@ -95,8 +95,6 @@ public class Worker implements Dumpable
     private volatile boolean goneAway;
     /** Set when the front asked the worker to stop with SIGTERM, so that it closes its WebSockets itself. */
     private volatile boolean terminated;
-    /** Set once a WebSocket was opened on this worker: it stops with SIGTERM, see {@link #stop(Duration, Duration)}. */
-    private volatile boolean tunneled;
     private final AtomicBoolean probing = new AtomicBoolean();
     private volatile long lastPingReplyNanos = startNanos;
 
@@ -264,7 +262,6 @@ public class Worker implements Dumpable
             return;
         }
         tunnels.add(tunnel);
-        tunneled = true;
         lastActiveNanos = System.nanoTime();
         requests.incrementAndGet();
         if (state.get() == State.EXITED)
@@ -405,10 +402,7 @@ public class Worker implements Dumpable
      * <p>WebSockets do not hold the drain: they may last for hours. If some are open once the requests drained, the
      * front sends the worker SIGTERM instead, while its pipe still works both ways: the worker stops its server,
      * whose WebSocket containers close every session with 1001 (going away) through the tunnels, the clients
-     * answer, and the worker exits. A worker that carried WebSockets is always stopped so: Jetty 12.1 keeps the
-     * HTTP/2 stream of a WebSocket whose tunnel closed before it read the peer's END_STREAM in its session (closed,
-     * never removed), and a session with streams left does not end on GOAWAY and EOF; the server's own stop,
-     * bounded by its stop timeout, ends it.</p>
+     * answer, and the worker exits.</p>
      *
      * @return a future completed with the process once it has exited
      */
@@ -421,7 +415,7 @@ public class Worker implements Dumpable
             ready.completeExceptionally(new IOException("worker for vhost " + pool.getName() + " stopped before ready"));
         onExchangeComplete(null);
         return drained.completeOnTimeout(null, drainTimeout.toMillis(), TimeUnit.MILLISECONDS)
-            .thenCompose(ignored -> tunneled ? terminate() : closePipe())
+            .thenCompose(ignored -> tunnels.isEmpty() ? closePipe() : terminate())
             .thenCompose(ignored -> process.onExit().completeOnTimeout(null, exitTimeout.toMillis(), TimeUnit.MILLISECONDS))
             .thenCompose(exited ->
             {

@@ -15,6 +15,7 @@ import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
 import org.eclipse.jetty.http2.WindowRateControl;
+import org.eclipse.jetty.http2.HTTP2Session;
 import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.api.server.ServerSessionListener;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
@@ -308,7 +309,8 @@ public final class WorkerMain
      * <p>Jetty's h2c, except that data for a tunnel (the extended CONNECT stream of a WebSocket) reaches the
      * tenant's endpoint on a thread of the pool. Jetty hands it over inline, in the one thread that parses the
      * whole pipe: an endpoint that blocks there (a blocking send larger than the flow-control window waits for a
-     * WINDOW_UPDATE that only this thread would parse) stalled every stream of the worker, for good.</p>
+     * WINDOW_UPDATE that only this thread would parse) stalled every stream of the worker, for good. And a
+     * tunnel's stream leaves the session once closed.</p>
      */
     private static class TunnelDispatchingConnectionFactory extends HTTP2CServerConnectionFactory
     {
@@ -336,10 +338,26 @@ public final class WorkerMain
             @Override
             public void onDataAvailable(Stream stream, boolean immediate)
             {
-                if (stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint)
+                if (isTunnel(stream))
                     executor.execute(() -> super.onDataAvailable(stream, immediate));
                 else
                     super.onDataAvailable(stream, immediate);
+            }
+
+            @Override
+            public void onClosed(Stream stream)
+            {
+                // Jetty's tunnel EndPoint closes its stream without removing it from the session when the front's
+                // END_STREAM is still unread (the WebSocket closed first): the session kept it for good, and with
+                // it never ended on GOAWAY and EOF. Removing a stream already removed does nothing.
+                super.onClosed(stream);
+                if (isTunnel(stream) && stream.getSession() instanceof HTTP2Session session)
+                    session.removeStream(stream);
+            }
+
+            private static boolean isTunnel(Stream stream)
+            {
+                return stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint;
             }
         }
     }
