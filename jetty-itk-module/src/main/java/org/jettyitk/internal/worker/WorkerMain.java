@@ -14,8 +14,8 @@ import java.util.concurrent.Executor;
 import java.util.function.IntSupplier;
 
 import jnr.posix.JavaLibCHelper;
-import org.eclipse.jetty.http2.WindowRateControl;
 import org.eclipse.jetty.http2.HTTP2Session;
+import org.eclipse.jetty.http2.WindowRateControl;
 import org.eclipse.jetty.http2.api.Stream;
 import org.eclipse.jetty.http2.api.server.ServerSessionListener;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
@@ -354,11 +354,11 @@ public final class WorkerMain
                 if (isTunnel(stream) && stream.getSession() instanceof HTTP2Session session)
                     session.removeStream(stream);
             }
+        }
 
-            private static boolean isTunnel(Stream stream)
-            {
-                return stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint;
-            }
+        private static boolean isTunnel(Stream stream)
+        {
+            return stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint;
         }
     }
 
