@@ -492,9 +492,10 @@ public class WebSocketTest
         }
 
         @Override
-        public void onWebSocketClose(int statusCode, String reason)
+        public void onWebSocketClose(int statusCode, String reason, Callback callback)
         {
             closed.complete(statusCode + " " + reason);
+            callback.succeed();
         }
 
         @Override

@@ -178,9 +178,10 @@ public class WebSocketTestApp extends Handler.Wrapper
         }
 
         @Override
-        public void onWebSocketClose(int statusCode, String reason)
+        public void onWebSocketClose(int statusCode, String reason, Callback callback)
         {
             lastClose = statusCode + " " + reason;
+            callback.succeed();
         }
     }
 }
