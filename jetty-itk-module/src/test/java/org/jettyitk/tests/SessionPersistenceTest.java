@@ -5,8 +5,10 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
@@ -143,6 +145,46 @@ public class SessionPersistenceTest
     private static boolean isAlive(long pid)
     {
         return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+    }
+
+    @Test
+    public void testOverlappingRequestsOfASessionKeepIt() throws Exception
+    {
+        // As a browser loads a page's parts at once: requests of one session that start while others end. Each
+        // end evicts the session from the worker's cache; a request that found it there at that moment got no
+        // session from Jetty's cache and started a new one.
+        start(vhost -> {});
+        String session = count().get("session");
+        List<CompletableFuture<Void>> clients = new ArrayList<>();
+        for (int client = 0; client < 4; client++)
+        {
+            clients.add(CompletableFuture.runAsync(() ->
+            {
+                for (int i = 0; i < 100; i++)
+                {
+                    ContentResponse response = send(front.request(front.http1, HOST, "/count"));
+                    assertEquals(session, lines(response.getContentAsString()).get("session"), response::getContentAsString);
+                }
+            }));
+        }
+        for (CompletableFuture<Void> client : clients)
+        {
+            client.get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        }
+    }
+
+    private static ContentResponse send(org.eclipse.jetty.client.Request request)
+    {
+        try
+        {
+            ContentResponse response = request.send();
+            assertEquals(200, response.getStatus(), response::getContentAsString);
+            return response;
+        }
+        catch (Exception x)
+        {
+            throw new AssertionError(x);
+        }
     }
 
     @Test

@@ -5,10 +5,13 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.session.DefaultSessionCache;
 import org.eclipse.jetty.session.DefaultSessionCacheFactory;
+import org.eclipse.jetty.session.ManagedSession;
 import org.eclipse.jetty.session.SessionCache;
 import org.eclipse.jetty.session.SessionCacheFactory;
 import org.eclipse.jetty.session.SessionDataStoreFactory;
+import org.eclipse.jetty.session.SessionManager;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.xml.XmlConfiguration;
 
@@ -123,11 +126,39 @@ public final class WorkerSessions
      */
     public static DefaultSessionCacheFactory newWriteThroughCacheFactory()
     {
-        DefaultSessionCacheFactory cache = new DefaultSessionCacheFactory();
+        DefaultSessionCacheFactory cache = new DefaultSessionCacheFactory()
+        {
+            @Override
+            public SessionCache newSessionCache(SessionManager manager)
+            {
+                return new EvictOnExitSessionCache(manager);
+            }
+        };
         cache.setEvictionPolicy(SessionCache.EVICT_ON_SESSION_EXIT);
         cache.setFlushOnResponseCommit(true);
         cache.setSaveOnCreate(true);
         cache.setRemoveUnloadableSessions(true);
         return cache;
+    }
+
+    /**
+     * <p>Jetty's cache, evicting on exit, with the race of that policy closed: a request that finds its session in
+     * the cache while the exit of another request evicts it gets {@code null} from Jetty's cache, and would start a
+     * new session (seen: the second of two back-to-back requests lost its session). The eviction has saved and
+     * removed the session by then: a second look loads it from the store.</p>
+     */
+    private static class EvictOnExitSessionCache extends DefaultSessionCache
+    {
+        private EvictOnExitSessionCache(SessionManager manager)
+        {
+            super(manager);
+        }
+
+        @Override
+        protected ManagedSession getAndEnter(String id, boolean enter) throws Exception
+        {
+            ManagedSession session = super.getAndEnter(id, enter);
+            return session != null ? session : super.getAndEnter(id, enter);
+        }
     }
 }
