@@ -196,7 +196,8 @@ public final class UnixSockets
      *
      * @param maxLength the longest message accepted; a longer one is received truncated and so marked
      * @param maxFds the most descriptors accepted; more are closed by the kernel and the message so marked
-     * @return the message, or null at end of stream (the peer closed its end)
+     * @return the message, or null at end of stream (the peer closed its end) or for an empty message without
+     * credentials
      */
     public Message receive(int fd, int maxLength, int maxFds) throws IOException
     {
@@ -232,7 +233,9 @@ public final class UnixSockets
                 }
             }
         }
-        if (received == 0 && fds.isEmpty())
+        // SOCK_SEQPACKET reads 0 bytes both at the end of the stream and for an empty message: only the latter
+        // comes with credentials (on a socket that passes them) or descriptors.
+        if (received == 0 && credentials == null && fds.isEmpty())
             return null;
         byte[] bytes = new byte[Math.min(received, maxLength)];
         data.get(0, bytes);
