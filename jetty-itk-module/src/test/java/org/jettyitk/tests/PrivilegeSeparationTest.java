@@ -102,6 +102,45 @@ public class PrivilegeSeparationTest
         }
     }
 
+    @Test
+    public void testFrontKillsAndStopsItsWorkersThroughTheSpawner() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "privilege separation needs root: skipped");
+        try (SeparatedFront front = SeparatedFront.start("temp-work"))
+        {
+            try
+            {
+                Path work = front.spawnerWorkDirectory();
+                assertTrue(Files.isDirectory(work), work.toString());
+                long alice = workerPid(front.get(ALICE_HOST, "/pid"));
+                // A stopped worker answers no PING after a request timeout: the front kills it, through the spawner
+                // (the front, another uid, could not signal it).
+                ProcessHandle.of(alice).orElseThrow();
+                assertEquals(0, new ProcessBuilder("kill", "-STOP", Long.toString(alice)).start().waitFor());
+                String timedOut = front.get(ALICE_HOST, "/pid");
+                assertTrue(timedOut.startsWith("HTTP/1.1 504"), timedOut);
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !alive(alice));
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("worker exited unexpectedly vhost=alice pid=" + alice));
+                long next = workerPid(front.get(ALICE_HOST, "/pid"));
+                assertTrue(next != alice, "a new worker");
+                long bob = workerPid(front.get(BOB_HOST, "/pid"));
+
+                // A graceful stop: workers exit, the front's socket closes, the spawner deletes the work directory
+                // the front created (the tenants' HOMEs emptied as each tenant) and exits.
+                front.command("stop");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !alive(next) && !alive(bob) && !alive(front.spawner));
+                assertTrue(!Files.exists(work), () -> work + " left; front log:\n" + front.log());
+                front.process.onExit().get(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                assertTrue(front.log().contains("worker spawner pid=" + front.spawner + " stopped"), front.log());
+            }
+            catch (Throwable x)
+            {
+                front.failed(x);
+                throw x;
+            }
+        }
+    }
+
     static void assertFrontDropped(long pid) throws IOException
     {
         String id = Integer.toString(FRONT);
@@ -180,11 +219,13 @@ public class PrivilegeSeparationTest
             this.log = log;
         }
 
-        static SeparatedFront start() throws Exception
+        static SeparatedFront start(String... arguments) throws Exception
         {
             Path log = Files.createTempFile("itk-separated-front-", ".log");
             String java = ProcessHandle.current().info().command().orElse("java");
-            Process child = new ProcessBuilder(java, "-cp", System.getProperty("java.class.path"), Main.class.getName())
+            List<String> command = new ArrayList<>(List.of(java, "-cp", System.getProperty("java.class.path"), Main.class.getName()));
+            command.addAll(List.of(arguments));
+            Process child = new ProcessBuilder(command)
                 .redirectError(log.toFile())
                 .start();
             try
@@ -239,6 +280,27 @@ public class PrivilegeSeparationTest
                 InputStream input = socket.getInputStream();
                 return new String(input.readAllBytes(), StandardCharsets.UTF_8);
             }
+        }
+
+        /**
+         * @return the work directory the spawner was started with, from its command line
+         */
+        Path spawnerWorkDirectory() throws IOException
+        {
+            List<String> arguments = List.of(Files.readString(Path.of("/proc/" + spawner + "/cmdline")).split("\0"));
+            int main = arguments.indexOf("org.jettyitk.internal.spawner.SpawnerMain");
+            assertTrue(main > 0, arguments.toString());
+            return Path.of(arguments.get(main + 6));
+        }
+
+        /**
+         * Sends a line to the front's stdin.
+         */
+        void command(String line) throws IOException
+        {
+            OutputStream input = process.getOutputStream();
+            input.write((line + "\n").getBytes(StandardCharsets.UTF_8));
+            input.flush();
         }
 
         /**
@@ -298,7 +360,10 @@ public class PrivilegeSeparationTest
         public static void main(String[] args) throws Exception
         {
             ItkTestServer front = new ItkTestServer();
-            front.itk.setWorkDirectory(front.root.resolve("work"));
+            boolean temporaryWork = List.of(args).contains("temp-work");
+            if (!temporaryWork)
+                front.itk.setWorkDirectory(front.root.resolve("work"));
+            front.itk.setRequestTimeoutMillis(3000);
             front.itk.setFrontUser(Integer.toString(FRONT));
             front.itk.setFrontGroup(Integer.toString(FRONT));
             front.addTestApp("alice", ItkTestServer.ALICE);
@@ -308,6 +373,16 @@ public class PrivilegeSeparationTest
             System.out.println("port=" + front.port());
             System.out.println("spawner=" + front.itk.getSpawnerPid());
             System.out.flush();
+            BufferedReader commands = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            String command;
+            while ((command = commands.readLine()) != null)
+            {
+                if (command.equals("stop"))
+                {
+                    front.server.stop();
+                    System.exit(0);
+                }
+            }
             Thread.sleep(Long.MAX_VALUE);
         }
     }
