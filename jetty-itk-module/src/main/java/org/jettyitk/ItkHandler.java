@@ -733,7 +733,10 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         Path home;
         try
         {
-            home = activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
+            // With a spawner, the spawner makes the HOME at each spawn: the front, once dropped, may not.
+            home = spawner != null
+                ? activeWorkDirectory.getPath().resolve(WorkDirectory.homeName(virtualHost.getName()))
+                : activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
         }
         catch (IOException x)
         {

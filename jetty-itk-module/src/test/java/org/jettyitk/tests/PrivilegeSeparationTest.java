@@ -19,6 +19,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
+import org.jettyitk.VirtualHost;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -39,6 +40,7 @@ public class PrivilegeSeparationTest
     static final int FRONT = 41960;
     private static final String ALICE_HOST = "alice.test";
     private static final String BOB_HOST = "bob.test";
+    private static final String CAROL_HOST = "carol.test";
 
     @Test
     public void testFrontDropsAndSpawnerServes() throws Exception
@@ -56,6 +58,12 @@ public class PrivilegeSeparationTest
                 assertTrue(whoami.contains("Uid:\t" + ItkTestServer.ALICE + "\t" + ItkTestServer.ALICE + "\t" + ItkTestServer.ALICE + "\t" + ItkTestServer.ALICE), whoami);
                 long alice = workerPid(front.get(ALICE_HOST, "/pid"));
                 assertEquals(Long.toString(front.spawner), field(Path.of("/proc/" + alice + "/status"), "PPid"), "the spawner is the worker's parent");
+
+                // A vhost loaded after the drop: the spawner makes its HOME, its worker runs as its uid.
+                front.command("add-carol");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.get(CAROL_HOST, "/whoami").startsWith("HTTP/1.1 200"));
+                String carol = front.get(CAROL_HOST, "/whoami");
+                assertTrue(carol.contains("Uid:\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL), carol);
 
                 // The spawner dies: alice's worker keeps serving, bob's vhost, which needs a new worker, gets 503.
                 ProcessHandle.of(front.spawner).orElseThrow().destroyForcibly();
@@ -368,6 +376,14 @@ public class PrivilegeSeparationTest
             front.itk.setFrontGroup(Integer.toString(FRONT));
             front.addTestApp("alice", ItkTestServer.ALICE);
             front.addTestApp("bob", ItkTestServer.BOB);
+            // Carol's directory is made now, as root; her vhost is added after the drop.
+            Path carolApp = front.tenantDirectory("carol", ItkTestServer.CAROL);
+            VirtualHost carol = new VirtualHost("carol");
+            carol.setHostNames(CAROL_HOST);
+            carol.setUser(Integer.toString(ItkTestServer.CAROL));
+            carol.setGroup(Integer.toString(ItkTestServer.CAROL));
+            carol.setApp(carolApp.toString());
+            carol.setHandlerClass(TestApp.class.getName());
             front.start();
             System.out.println("root=" + front.root);
             System.out.println("port=" + front.port());
@@ -377,6 +393,8 @@ public class PrivilegeSeparationTest
             String command;
             while ((command = commands.readLine()) != null)
             {
+                if (command.equals("add-carol"))
+                    front.itk.addVirtualHost(carol);
                 if (command.equals("stop"))
                 {
                     front.server.stop();

@@ -74,6 +74,8 @@ public class SpawnerLauncher implements WorkerLauncher
         long pid;
         try
         {
+            // Before the spawner runs: a message queued before the option is set would carry no credentials.
+            sockets.passCredentials(pair[1]);
             List<String> arguments = new ArrayList<>(List.of("--", javaCommand));
             arguments.addAll(SPAWNER_JVM_OPTIONS);
             arguments.addAll(List.of("-cp", classPath, SpawnerMain.class.getName(),

@@ -2,8 +2,6 @@ package org.jettyitk.internal.spawner;
 
 import java.io.File;
 import java.io.IOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -32,7 +30,8 @@ import org.slf4j.LoggerFactory;
  *   is refused with a reason, and the next is read.</li>
  *   <li>A worker's identity must be in {@code minId..maxId}, not 0, not the front's uid or gid, with no group 0 nor
  *   the front's group; its vhost's environment passes {@link ProcessWorkerLauncher#checkEnvironment}; its
- *   {@code HOME} must be a {@code vhost-} directory directly in the work directory the front named at start.</li>
+ *   {@code HOME} must be its vhost's in the work directory the front named at start, which the spawner makes or
+ *   checks ({@link WorkDirectory#prepareHome}).</li>
  *   <li>The command is not the front's: it is the {@link ProcessWorkerLauncher}'s, from the java binary, class path
  *   and options the front named while it was root ({@code setsid}, {@code setpriv}, clean environment).</li>
  *   <li>It makes the worker's three pipes, gives the front's ends to the front's uid and hands them over with
@@ -64,12 +63,12 @@ public final class SpawnerMain
     private final int frontGid;
     private final int minId;
     private final int maxId;
-    private final Path workDirectory;
+    private final WorkDirectory workDirectory;
     private final ProcessWorkerLauncher launcher;
     private final Map<Long, Process> workers = new ConcurrentHashMap<>();
     private final Object sendLock = new Object();
 
-    SpawnerMain(Posix posix, UnixSockets sockets, int socket, int frontPid, int frontUid, int frontGid, int minId, int maxId, Path workDirectory,
+    SpawnerMain(Posix posix, UnixSockets sockets, int socket, int frontPid, int frontUid, int frontGid, int minId, int maxId, WorkDirectory workDirectory,
                 ProcessWorkerLauncher launcher)
     {
         this.posix = posix;
@@ -104,10 +103,10 @@ public final class SpawnerMain
             List<String> jvmOptions = Arrays.asList(args).subList(FIXED_ARGUMENTS, args.length);
             ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(args[7], args[8], jvmOptions, true);
             SpawnerMain spawner = new SpawnerMain(posix, UnixSockets.get(), SOCKET, Integer.parseInt(args[0]), Integer.parseInt(args[1]), Integer.parseInt(args[2]),
-                Integer.parseInt(args[3]), Integer.parseInt(args[4]), work, launcher);
+                Integer.parseInt(args[3]), Integer.parseInt(args[4]), WorkDirectory.adopt(work), launcher);
             spawner.run();
             if (deleteWork)
-                WorkDirectory.adopt(work).delete();
+                spawner.workDirectory.delete();
             LOG.info("worker spawner exits");
             System.exit(0);
         }
@@ -208,15 +207,18 @@ public final class SpawnerMain
             throw new IllegalArgumentException(what + " " + Integer.toUnsignedString(id) + " out of " + minId + ".." + maxId);
     }
 
-    private Path checkHome(String home)
+    /**
+     * The worker's {@code HOME} is its vhost's in the work directory, and nowhere else: made (or checked) here, as
+     * {@link WorkDirectory#prepareHome} does, through descriptors from the root-owned work directory, so that a
+     * vhost the front loaded after its drop gets one too.
+     */
+    private Path prepareHome(SpawnerProtocol.Spawn request) throws IOException
     {
-        Path path = Path.of(home);
-        if (!path.isAbsolute() || !path.normalize().equals(path) || !workDirectory.equals(path.getParent()) ||
-            !path.getFileName().toString().startsWith(WorkDirectory.HOME_PREFIX))
-            throw new IllegalArgumentException("HOME " + home + " is not a " + WorkDirectory.HOME_PREFIX + " directory of " + workDirectory);
-        if (!Files.isDirectory(path, LinkOption.NOFOLLOW_LINKS))
-            throw new IllegalArgumentException("HOME " + home + " is not a directory");
-        return path;
+        WorkerArguments arguments = request.arguments();
+        Path expected = workDirectory.getPath().resolve(WorkDirectory.homeName(arguments.vhost()));
+        if (!expected.toString().equals(request.workDirectory()))
+            throw new IllegalArgumentException("HOME " + request.workDirectory() + " is not vhost '" + arguments.vhost() + "''s " + expected);
+        return workDirectory.prepareHome(arguments.vhost(), arguments.identity());
     }
 
     private void spawn(SpawnerProtocol.Spawn request) throws IOException
@@ -224,7 +226,7 @@ public final class SpawnerMain
         WorkerArguments arguments = request.arguments();
         checkIdentity(arguments.identity());
         ProcessWorkerLauncher.checkEnvironment(arguments.vhost(), arguments.environment());
-        Path home = checkHome(request.workDirectory());
+        Path home = prepareHome(request);
         ProcessBuilder builder = launcher.newProcessBuilder(arguments, home);
         List<int[]> pipes = new ArrayList<>();
         try

@@ -72,6 +72,7 @@ public class SpawnerTest
         Files.writeString(fakeJava, "#!/bin/sh\nid -u\nid -g\nexec cat >/dev/null\n");
         Files.setPosixFilePermissions(fakeJava, PosixFilePermissions.fromString("rwxr-xr-x"));
         int[] pair = sockets.socketPair();
+        sockets.passCredentials(pair[1]);
         String java = ProcessHandle.current().info().command().orElse("java");
         spawner = sockets.spawn(java, List.of("-cp", System.getProperty("java.class.path"), SpawnerMain.class.getName(),
             Long.toString(ProcessHandle.current().pid()), Integer.toString(FRONT), Integer.toString(FRONT), Integer.toString(MIN_ID), Integer.toString(MAX_ID),
@@ -260,9 +261,9 @@ public class SpawnerTest
         cases.add(new Object[]{rawSpawn(home(), encoded("4294967295", "41001", "41001"), Map.of()), front, "4294967295"});
         cases.add(new Object[]{rawSpawn(home(), encoded("41001", "41001", "41001"), Map.of("LD_PRELOAD", "/tmp/x.so")), front, "LD_PRELOAD"});
         cases.add(new Object[]{rawSpawn(home(), encoded("41001", "41001", "41001"), Map.of("A=B", "x")), front, "A=B"});
-        cases.add(new Object[]{rawSpawn("/tmp", encoded("41001", "41001", "41001"), Map.of()), front, "HOME /tmp"});
+        cases.add(new Object[]{rawSpawn("/tmp", encoded("41001", "41001", "41001"), Map.of()), front, "HOME /tmp is not vhost 'alice''s"});
         cases.add(new Object[]{rawSpawn(work + "/vhost-alice/../vhost-alice", encoded("41001", "41001", "41001"), Map.of()), front, "HOME"});
-        cases.add(new Object[]{rawSpawn(work + "/vhost-missing", encoded("41001", "41001", "41001"), Map.of()), front, "not a directory"});
+        cases.add(new Object[]{rawSpawn(work + "/vhost-bob", encoded("41001", "41001", "41001"), Map.of()), front, "is not vhost 'alice''s"});
         cases.add(new Object[]{rawSpawn(work.toString(), encoded("41001", "41001", "41001"), Map.of()), front, "HOME"});
         cases.add(new Object[]{new byte[0], front, "empty"});
         cases.add(new Object[]{new byte[]{9, 1, 0, 0, 0, 1}, front, "version"});
