@@ -707,6 +707,10 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
 
     private void dropFront(Server server, SpawnerLauncher spawner)
     {
+        for (VirtualHostDirectory directory : getBeans(VirtualHostDirectory.class))
+        {
+            directory.stopScanning("the front drops to " + frontUser + ", which may not read the vhost files");
+        }
         try
         {
             FrontPrivileges.drop(frontIdentity);
