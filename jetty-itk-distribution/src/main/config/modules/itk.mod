@@ -60,8 +60,8 @@ etc/jetty-itk.xml
 ## The user (name or number) the server runs as once it has started: after the connectors are bound (port 80
 ## included) every thread of the server switches to it for good, with no capability and no-new-privs, and a small
 ## spawner started before, the only process left as root, starts the workers. Unset, the server keeps root while
-## it serves and says so at start. It must be none of the vhosts' users.
-# jetty.itk.frontUser=jetty
+## it serves and says so at start. It must be none of the vhosts' users. For example jetty.itk.frontUser=jetty.
+# jetty.itk.frontUser=
 ## Its group (name or number; default: the user's primary group).
 # jetty.itk.frontGroup=
 
