@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
@@ -65,9 +66,31 @@ public class PrivilegeSeparationTest
                 String carol = front.get(CAROL_HOST, "/whoami");
                 assertTrue(carol.contains("Uid:\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL), carol);
 
-                // The spawner dies: alice's worker keeps serving, bob's vhost, which needs a new worker, gets 503.
+                // The spawner dies under load: alice's worker keeps serving every request, bob's vhost, which needs
+                // a new worker, gets 503.
+                AtomicBoolean loading = new AtomicBoolean(true);
+                CompletableFuture<List<String>> load = CompletableFuture.supplyAsync(() ->
+                {
+                    List<String> statuses = new ArrayList<>();
+                    try
+                    {
+                        while (loading.get() || statuses.size() < 20)
+                        {
+                            String response = front.get(ALICE_HOST, "/pid");
+                            statuses.add(response.substring(0, Math.min(12, response.length())));
+                        }
+                    }
+                    catch (IOException x)
+                    {
+                        statuses.add(x.toString());
+                    }
+                    return statuses;
+                });
                 ProcessHandle.of(front.spawner).orElseThrow().destroyForcibly();
                 await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("worker spawner pid=" + front.spawner + " is gone"));
+                loading.set(false);
+                List<String> statuses = load.get(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS);
+                assertTrue(statuses.stream().allMatch("HTTP/1.1 200"::equals), statuses.toString());
                 String again = front.get(ALICE_HOST, "/pid");
                 assertTrue(again.startsWith("HTTP/1.1 200"), again);
                 assertEquals(alice, workerPid(again), "the same worker still serves");
