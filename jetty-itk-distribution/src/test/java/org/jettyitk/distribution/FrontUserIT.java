@@ -23,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * <p>The module path from jetty-home with {@code jetty.itk.frontUser}: Jetty binds port 80 on 127.0.0.1 as
  * root, then runs as that user on every thread, with no capability and no-new-privs; the only root process left
- * is the worker spawner, the worker's parent; the tenant runs as its uid; SIGTERM stops all of them.</p>
+ * is the worker spawner, the worker's parent; the tenant runs as its uid; the vhost directory is no longer
+ * scanned; SIGTERM stops all of them.</p>
  */
 public class FrontUserIT
 {
@@ -74,6 +75,8 @@ public class FrontUserIT
         base.writeVhost("frontuser.xml", JettyBase.vhostXml(HOST, TENANT, base.dir.relativize(war)));
         base.start("jetty.http.host=127.0.0.1", "jetty.http.port=" + PORT, "jetty.itk.frontUser=" + FRONT, "jetty.itk.frontGroup=" + FRONT);
         base.awaitLog("front dropped to " + FRONT);
+        // Vhost files are root's alone: from the drop on, the directory is no longer scanned, and says so.
+        assertTrue(base.logText().contains("is no longer scanned: the front drops to " + FRONT), base::logText);
 
         ContentResponse response = clients.get("http://" + HOST + ":" + PORT + "/");
         assertEquals(200, response.getStatus(), response::getContentAsString);
