@@ -266,6 +266,15 @@ public class SpawnerLauncher implements WorkerLauncher
                 {
                     process = SpawnedProcess.open(this, reply.pid(), message.fds());
                 }
+                catch (IOException x)
+                {
+                    // That worker only: it has no front, the spawner kills it; the next launch may do better.
+                    LOG.warn("cannot open the pipes of worker {}: {}", reply.pid(), x.toString());
+                    signal(reply.pid(), SpawnerProtocol.SIGKILL);
+                    if (answer != null)
+                        answer.completeExceptionally(x);
+                    return;
+                }
                 finally
                 {
                     closeAll(message.fds());
@@ -281,7 +290,8 @@ public class SpawnerLauncher implements WorkerLauncher
                 if (answer != null)
                     answer.completeExceptionally(new IOException(reply.reason()));
                 else
-                    LOG.warn("worker spawner: {}", reply.reason());
+                    // A signal for a worker that had exited meanwhile, typically.
+                    LOG.info("worker spawner: {}", reply.reason());
             }
             case SpawnerProtocol.EXITED ->
             {
