@@ -15,7 +15,6 @@ import jnr.ffi.LibraryOption;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
 import jnr.ffi.annotations.In;
-import jnr.ffi.annotations.Out;
 import jnr.posix.CmsgHdr;
 import jnr.posix.MsgHdr;
 import jnr.posix.POSIX;
