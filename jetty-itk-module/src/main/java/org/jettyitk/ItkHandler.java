@@ -868,9 +868,8 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             classPath = WorkerClassPath.jarsFirst(classPath);
         if (frontIdentity != null)
         {
-            if (workerClassArchive)
-                LOG.info("no worker class-data archive: the front drops to {} and a root training JVM would outlive the drop", frontUser);
-            spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated());
+            // The spawner, root for good, trains the class-data archive: a training JVM of the front's would outlive its drop.
+            spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated(), workerClassArchive);
             return spawner;
         }
         WorkerClassArchive classArchive = workerClassArchive ? new WorkerClassArchive() : null;

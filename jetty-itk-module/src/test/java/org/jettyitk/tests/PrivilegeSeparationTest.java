@@ -21,6 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
+import org.jettyitk.internal.front.WorkerClassPath;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -148,6 +149,8 @@ public class PrivilegeSeparationTest
                 // (the front, another uid, could not signal it).
                 ProcessHandle.of(alice).orElseThrow();
                 assertEquals(0, new ProcessBuilder("kill", "-STOP", Long.toString(alice)).start().waitFor());
+                // Every thread stopped, as the kernel says, before the request goes out.
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> allThreadsStopped(alice));
                 String timedOut = front.get(ALICE_HOST, "/pid");
                 assertTrue(timedOut.startsWith("HTTP/1.1 504"), timedOut);
                 await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !alive(alice));
@@ -170,6 +173,59 @@ public class PrivilegeSeparationTest
                 throw x;
             }
         }
+    }
+
+    @Test
+    public void testSpawnerTrainsTheClassArchive() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "privilege separation needs root: skipped");
+        try (SeparatedFront front = SeparatedFront.start("class-archive"))
+        {
+            try
+            {
+                // The spawner, root for good, trains it: the front, dropped, could not stop a root training JVM.
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS * 2, TimeUnit.SECONDS).until(() -> front.log().contains("class-data archive"));
+                assertTrue(front.log().contains(" trained in "), front.log());
+                Path work = front.spawnerWorkDirectory();
+                long alice = workerPid(front.get(ALICE_HOST, "/pid"));
+                String commandLine = Files.readString(Path.of("/proc/" + alice + "/cmdline")).replace('\0', ' ');
+                assertTrue(commandLine.contains("-XX:SharedArchiveFile=" + work + "/class-archive-"), commandLine);
+
+                // At stop the spawner deletes the archive's directory from the work directory the front was given.
+                front.command("stop");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !alive(alice) && !alive(front.spawner));
+                try (Stream<Path> left = Files.list(work))
+                {
+                    List<Path> archives = left.filter(p -> p.getFileName().toString().startsWith("class-archive-")).toList();
+                    assertTrue(archives.isEmpty(), archives::toString);
+                }
+            }
+            catch (Throwable x)
+            {
+                front.failed(x);
+                throw x;
+            }
+        }
+    }
+
+    static boolean allThreadsStopped(long pid) throws IOException
+    {
+        try (Stream<Path> tasks = Files.list(Path.of("/proc/" + pid + "/task")))
+        {
+            for (Path task : tasks.toList())
+            {
+                try
+                {
+                    if (!field(task.resolve("status"), "State").startsWith("T"))
+                        return false;
+                }
+                catch (NoSuchFileException x)
+                {
+                    // The thread ended since the listing.
+                }
+            }
+        }
+        return true;
     }
 
     static void assertFrontDropped(long pid) throws IOException
@@ -395,6 +451,12 @@ public class PrivilegeSeparationTest
             if (!temporaryWork)
                 front.itk.setWorkDirectory(front.root.resolve("work"));
             front.itk.setRequestTimeoutMillis(3000);
+            if (List.of(args).contains("class-archive"))
+            {
+                // Trained from jars only, as in a Jetty base: the build's classes packed into one.
+                front.itk.setWorkerClassArchive(true);
+                front.itk.setWorkerClassPath(WorkerClassPath.readableByAll(ClassArchiveTest.jarClassPath(front.root), front.root));
+            }
             front.itk.setFrontUser(Integer.toString(FRONT));
             front.itk.setFrontGroup(Integer.toString(FRONT));
             front.addTestApp("alice", ItkTestServer.ALICE);

@@ -65,9 +65,10 @@ public class SpawnerLauncher implements WorkerLauncher
      * @param front the identity the front drops to
      * @param work the work directory the workers' {@code HOME}s are in
      * @param deleteWork whether the spawner deletes the work directory once the front is gone
+     * @param trainClassArchive whether the spawner trains the workers' class-data archive
      */
     public static SpawnerLauncher start(String javaCommand, String classPath, List<String> workerJvmOptions, Identity front, int minId, int maxId,
-                                        Path work, boolean deleteWork) throws IOException
+                                        Path work, boolean deleteWork, boolean trainClassArchive) throws IOException
     {
         UnixSockets sockets = UnixSockets.get();
         int[] pair = sockets.socketPair();
@@ -80,7 +81,8 @@ public class SpawnerLauncher implements WorkerLauncher
             arguments.addAll(SPAWNER_JVM_OPTIONS);
             arguments.addAll(List.of("-cp", classPath, SpawnerMain.class.getName(),
                 Long.toString(ProcessHandle.current().pid()), Integer.toString(front.uid()), Integer.toString(front.gid()),
-                Integer.toString(minId), Integer.toString(maxId), work.toString(), Boolean.toString(deleteWork), javaCommand, classPath));
+                Integer.toString(minId), Integer.toString(maxId), work.toString(), Boolean.toString(deleteWork), Boolean.toString(trainClassArchive),
+                javaCommand, classPath));
             arguments.addAll(workerJvmOptions);
             List<String> environment = new ArrayList<>();
             environment.add("PATH=" + ProcessWorkerLauncher.DEFAULT_PATH);

@@ -2,7 +2,9 @@ package org.jettyitk.internal.spawner;
 
 import java.io.File;
 import java.io.IOException;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -12,6 +14,8 @@ import java.util.concurrent.TimeUnit;
 
 import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.WorkDirectory;
+import org.jettyitk.internal.front.WorkerClassArchive;
+import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.UnixSockets;
@@ -41,9 +45,11 @@ import org.slf4j.LoggerFactory;
  *   <li>When the front's end closes (the front stopped or died) its workers see EOF on stdin and exit; the
  *   spawner waits for them ({@link #EXIT_TIMEOUT_SECONDS}, then kills their groups), deletes the work directory
  *   if the front had created it, and exits.</li>
+ *   <li>Asked to, it trains the workers' class-data archive ({@link WorkerClassArchive}) at its start, in a
+ *   directory of its own in the work directory, and workers with the default JVM options map it once ready.</li>
  * </ul>
- * <p>Arguments: {@code frontPid frontUid frontGid minId maxId workDirectory deleteWorkDirectory java classPath
- * [workerJvmOption...]}.</p>
+ * <p>Arguments: {@code frontPid frontUid frontGid minId maxId workDirectory deleteWorkDirectory trainClassArchive
+ * java classPath [workerJvmOption...]}.</p>
  */
 public final class SpawnerMain
 {
@@ -53,7 +59,7 @@ public final class SpawnerMain
     /** Exit status for bad arguments or a spawner that is not root. */
     public static final int EXIT_USAGE = 2;
     private static final int SOCKET = 0;
-    private static final int FIXED_ARGUMENTS = 9;
+    private static final int FIXED_ARGUMENTS = 10;
 
     private final Posix posix;
     private final UnixSockets sockets;
@@ -87,7 +93,7 @@ public final class SpawnerMain
     {
         if (args.length < FIXED_ARGUMENTS)
         {
-            System.err.println("usage: SpawnerMain frontPid frontUid frontGid minId maxId workDirectory deleteWorkDirectory java classPath [workerJvmOption...]");
+            System.err.println("usage: SpawnerMain frontPid frontUid frontGid minId maxId workDirectory deleteWorkDirectory trainClassArchive java classPath [workerJvmOption...]");
             System.exit(EXIT_USAGE);
         }
         try
@@ -100,13 +106,33 @@ public final class SpawnerMain
             }
             Path work = Path.of(args[5]);
             boolean deleteWork = Boolean.parseBoolean(args[6]);
+            boolean train = Boolean.parseBoolean(args[7]);
+            String java = args[8];
+            String classPath = args[9];
             List<String> jvmOptions = Arrays.asList(args).subList(FIXED_ARGUMENTS, args.length);
-            ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(args[7], args[8], jvmOptions, true);
+            WorkDirectory workDirectory = WorkDirectory.adopt(work);
+            WorkerClassArchive classArchive = train ? new WorkerClassArchive() : null;
+            // Checked first (setsid, setpriv): a spawner that cannot start workers trains nothing.
+            ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(java, classPath, jvmOptions, true, classArchive);
+            Path archiveDirectory = null;
+            if (classArchive != null)
+            {
+                archiveDirectory = Files.createTempDirectory(work, "class-archive-");
+                // Workers open the archive by its path; they cannot list or write the directory.
+                Files.setPosixFilePermissions(archiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
+                classArchive.train(java, WorkerClassPath.jars(classPath), jvmOptions, archiveDirectory);
+            }
             SpawnerMain spawner = new SpawnerMain(posix, UnixSockets.get(), SOCKET, Integer.parseInt(args[0]), Integer.parseInt(args[1]), Integer.parseInt(args[2]),
-                Integer.parseInt(args[3]), Integer.parseInt(args[4]), WorkDirectory.adopt(work), launcher);
+                Integer.parseInt(args[3]), Integer.parseInt(args[4]), workDirectory, launcher);
             spawner.run();
+            if (classArchive != null)
+            {
+                classArchive.stop();
+                if (!deleteWork)
+                    workDirectory.deleteOwn(archiveDirectory);
+            }
             if (deleteWork)
-                spawner.workDirectory.delete();
+                workDirectory.delete();
             LOG.info("worker spawner exits");
             System.exit(0);
         }

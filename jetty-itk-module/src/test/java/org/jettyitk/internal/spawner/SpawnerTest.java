@@ -76,7 +76,7 @@ public class SpawnerTest
         String java = ProcessHandle.current().info().command().orElse("java");
         spawner = sockets.spawn(java, List.of("-cp", System.getProperty("java.class.path"), SpawnerMain.class.getName(),
             Long.toString(ProcessHandle.current().pid()), Integer.toString(FRONT), Integer.toString(FRONT), Integer.toString(MIN_ID), Integer.toString(MAX_ID),
-            work.toString(), "false", fakeJava.toString(), "/nonexistent.jar"), List.of("PATH=/usr/bin:/bin"), pair[1]);
+            work.toString(), "false", "false", fakeJava.toString(), "/nonexistent.jar"), List.of("PATH=/usr/bin:/bin"), pair[1]);
         sockets.close(pair[1]);
         socket = pair[0];
         front = new UnixSockets.Credentials((int)ProcessHandle.current().pid(), FRONT, FRONT);
