@@ -7,7 +7,7 @@ host that a vhost names is served by a worker JVM running as that vhost's user
 (uid, gid, groups), other requests go on to the server's contexts.
 Each vhost is one Jetty XML file in ${jetty.base}/itk/ (<Configure class="org.jettyitk.VirtualHost">),
 added, replaced and removed while the server runs.
-The server must run as root (or with CAP_SETUID, CAP_SETGID and CAP_CHOWN).
+The server must start as root; with jetty.itk.frontUser set it drops to that user once started.
 
 [tags]
 handler
@@ -56,6 +56,14 @@ etc/jetty-itk.xml
 ## The vhost (a file's name without .xml, unless it sets another name) that serves the hosts no vhost names;
 ## by default those requests go on to the server's other handlers (contexts, else 404).
 # jetty.itk.defaultVirtualHost=
+
+## The user (name or number) the server runs as once it has started: after the connectors are bound (port 80
+## included) every thread of the server switches to it for good, with no capability and no-new-privs, and a small
+## spawner started before, the only process left as root, starts the workers. Unset, the server keeps root while
+## it serves and says so at start. It must be none of the vhosts' users. For example jetty.itk.frontUser=jetty.
+# jetty.itk.frontUser=
+## Its group (name or number; default: the user's primary group).
+# jetty.itk.frontGroup=
 
 ## The range every uid, gid and supplementary gid of a vhost must be in (uid and gid 0 never are).
 # jetty.itk.minId=1000

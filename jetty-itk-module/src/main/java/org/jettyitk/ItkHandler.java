@@ -22,6 +22,7 @@ import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
+import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
@@ -41,6 +42,9 @@ import org.jettyitk.internal.front.WorkerClassArchive;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerLauncher;
 import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.front.SpawnerLauncher;
+import org.jettyitk.internal.posix.FrontPrivileges;
+import org.jettyitk.internal.posix.PrivilegeException;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
@@ -115,6 +119,10 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private List<String> workerJvmOptions = DEFAULT_WORKER_JVM_OPTIONS;
     private String workerClassPath;
     private boolean useSetpriv = true;
+    private String frontUser;
+    private String frontGroup;
+    private Identity frontIdentity;
+    private SpawnerLauncher spawner;
     private boolean workerClassArchive = true;
     private WorkerClassArchive activeClassArchive;
     private Path classArchiveDirectory;
@@ -377,6 +385,45 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         this.useSetpriv = useSetpriv;
     }
 
+    @ManagedAttribute("The user the front runs as once the server has started; null to stay root")
+    public String getFrontUser()
+    {
+        return frontUser;
+    }
+
+    /**
+     * @param frontUser a user name or number: once the server has started (its connectors bound), every thread of
+     * the front switches to it for good, proven as a worker's drop, and a spawner started before, the only process
+     * left as root, starts the workers; null (the default) keeps the front root, with a warning at start
+     */
+    public void setFrontUser(String frontUser)
+    {
+        this.frontUser = frontUser == null || frontUser.isBlank() ? null : frontUser.trim();
+    }
+
+    @ManagedAttribute("The group the front runs as once the server has started; null for frontUser's primary group")
+    public String getFrontGroup()
+    {
+        return frontGroup;
+    }
+
+    /**
+     * @param frontGroup a group name or number; null for {@link #setFrontUser(String) frontUser}'s primary group
+     */
+    public void setFrontGroup(String frontGroup)
+    {
+        this.frontGroup = frontGroup == null || frontGroup.isBlank() ? null : frontGroup.trim();
+    }
+
+    /**
+     * @return the pid of the worker spawner, or 0 when the front keeps root and starts workers itself
+     */
+    @ManagedAttribute("Pid of the root worker spawner; 0 when the front starts workers itself")
+    public synchronized long getSpawnerPid()
+    {
+        return spawner != null ? spawner.getSpawnerPid() : 0;
+    }
+
     @ManagedAttribute("Directory holding the workers' home and temporary directories; null for a new temporary one")
     public Path getWorkDirectory()
     {
@@ -605,6 +652,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             Map<VirtualHost, Identity> identities = resolveIdentities(virtualHosts);
             if (defaultVirtualHost != null && virtualHosts.stream().noneMatch(v -> defaultVirtualHost.equals(v.getName())))
                 throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
+            frontIdentity = resolveFront(identities);
             activeWorkDirectory = WorkDirectory.open(workDirectory);
             try
             {
@@ -628,6 +676,83 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             routes = newRoutes();
         }
         super.doStart();
+        if (spawner != null)
+            dropWhenStarted(spawner);
+    }
+
+    /**
+     * @return the identity the front drops to, or null when {@code frontUser} is unset (then a warning)
+     */
+    private Identity resolveFront(Map<VirtualHost, Identity> identities)
+    {
+        if (frontUser == null)
+        {
+            LOG.warn("jetty.itk.frontUser is not set: the front keeps root while it serves; set jetty.itk.frontUser (ItkHandler.setFrontUser) so that only a small spawner keeps root");
+            return null;
+        }
+        if (launcher != null)
+            throw new IllegalStateException("frontUser '" + frontUser + "' needs the handler's own launcher, not " + launcher);
+        Identity front;
+        try
+        {
+            front = FrontPrivileges.resolve(Posix.get(), frontUser, frontGroup);
+            if (Posix.get().geteuid() != 0)
+                throw new IllegalStateException("frontUser '" + frontUser + "' is set but the front is not root: it has nothing to drop");
+        }
+        catch (IOException | IllegalArgumentException x)
+        {
+            throw new IllegalStateException(x.getMessage(), x);
+        }
+        for (Map.Entry<VirtualHost, Identity> entry : identities.entrySet())
+        {
+            if (entry.getValue().uid() == front.uid() || entry.getValue().gid() == front.gid())
+                throw new IllegalStateException("vhost '" + entry.getKey().getName() + "': runs as the front's uid " + front.uid() + " or gid " + front.gid());
+        }
+        return front;
+    }
+
+    /**
+     * Drops the front once its server has started, or now if it already has.
+     */
+    private void dropWhenStarted(SpawnerLauncher spawner)
+    {
+        Server server = getServer();
+        if (server == null || server.isStarted())
+        {
+            dropFront(server, spawner);
+            return;
+        }
+        server.addEventListener(new LifeCycle.Listener()
+        {
+            @Override
+            public void lifeCycleStarted(LifeCycle event)
+            {
+                server.removeEventListener(this);
+                dropFront(server, spawner);
+            }
+        });
+    }
+
+    private void dropFront(Server server, SpawnerLauncher spawner)
+    {
+        for (VirtualHostDirectory directory : getBeans(VirtualHostDirectory.class))
+        {
+            directory.stopScanning("the front drops to " + frontUser + ", which may not read the vhost files");
+        }
+        try
+        {
+            FrontPrivileges.drop(frontIdentity);
+            LOG.info("front dropped to {} uid={} gid={} with no-new-privs; worker spawner pid={} is the only process left as root",
+                frontIdentity.user(), frontIdentity.uid(), frontIdentity.gid(), spawner.getSpawnerPid());
+            spawner.dropped(null);
+        }
+        catch (PrivilegeException x)
+        {
+            LOG.error("front privilege drop to {} failed, stopping the server: {}", frontIdentity, x.getMessage());
+            spawner.dropped(x);
+            Thread stopper = new Thread(() -> LifeCycle.stop(server != null ? server : this), "itk-drop-failed");
+            stopper.start();
+        }
     }
 
     private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
@@ -640,7 +765,10 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         Path home;
         try
         {
-            home = activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
+            // With a spawner, the spawner makes the HOME at each spawn: the front, once dropped, may not.
+            home = spawner != null
+                ? activeWorkDirectory.getPath().resolve(WorkDirectory.homeName(virtualHost.getName()))
+                : activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
         }
         catch (IOException x)
         {
@@ -768,6 +896,12 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         String classPath = workerClassPath != null ? WorkerClassPath.trusted(workerClassPath) : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
         if (workerClassArchive)
             classPath = WorkerClassPath.jarsFirst(classPath);
+        if (frontIdentity != null)
+        {
+            // The spawner, root for good, trains the class-data archive: a training JVM of the front's would outlive its drop.
+            spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated(), workerClassArchive);
+            return spawner;
+        }
         WorkerClassArchive classArchive = workerClassArchive ? new WorkerClassArchive() : null;
         // The launcher checks first (setsid, setpriv): a start that fails leaves no training JVM behind.
         ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
@@ -879,7 +1013,13 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 activeClassArchive.stop();
                 activeClassArchive = null;
             }
-            if (activeWorkDirectory != null)
+            if (spawner != null)
+            {
+                // The spawner deletes the work directory once its workers have exited: the front no longer may.
+                spawner.stop();
+                spawner = null;
+            }
+            else if (activeWorkDirectory != null)
             {
                 if (classArchiveDirectory != null)
                     activeWorkDirectory.deleteOwn(classArchiveDirectory);

@@ -281,6 +281,22 @@ public class VirtualHostDirectory extends ContainerLifeCycle
         return scanner;
     }
 
+    /**
+     * Stops scanning: files added, changed or removed from now on are not applied until the next start. For a
+     * front about to drop root, which could no longer read root-only vhost files, and would take a directory it
+     * may not list for an empty one.
+     *
+     * @param why said in the log
+     */
+    void stopScanning(String why)
+    {
+        Scanner scanner = this.scanner;
+        if (scanner == null || !scanner.isRunning())
+            return;
+        LifeCycle.stop(scanner);
+        LOG.warn("itk vhost directory {} is no longer scanned: {}; restart the server to apply changed files", directory, why);
+    }
+
     private void startScanning()
     {
         Scanner scanner = this.scanner;

@@ -89,6 +89,8 @@ public class ItkModuleConfigTest
         settings.put("workerJvmOptions", itk.getWorkerJvmOptions());
         settings.put("workerClassPath", itk.getWorkerClassPath());
         settings.put("useSetpriv", itk.isUseSetpriv());
+        settings.put("frontUser", itk.getFrontUser());
+        settings.put("frontGroup", itk.getFrontGroup());
         settings.put("workerClassArchive", itk.isWorkerClassArchive());
         settings.put("workDirectory", itk.getWorkDirectory());
         settings.put("spawnTimeoutMillis", itk.getSpawnTimeoutMillis());
@@ -117,6 +119,8 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.workerJvmOptions", "-Xmx64m  -Xss1m");
         properties.put("jetty.itk.workerClassPath", "/opt/itk/lib/a.jar");
         properties.put("jetty.itk.useSetpriv", "false");
+        properties.put("jetty.itk.frontUser", "jetty");
+        properties.put("jetty.itk.frontGroup", "40999");
         properties.put("jetty.itk.workerClassArchive", "false");
         properties.put("jetty.itk.workDirectory", "/var/lib/itk");
         properties.put("jetty.itk.spawnTimeoutMillis", "5000");
@@ -146,6 +150,8 @@ public class ItkModuleConfigTest
         expected.put("workerJvmOptions", List.of("-Xmx64m", "-Xss1m"));
         expected.put("workerClassPath", "/opt/itk/lib/a.jar");
         expected.put("useSetpriv", false);
+        expected.put("frontUser", "jetty");
+        expected.put("frontGroup", "40999");
         expected.put("workerClassArchive", false);
         expected.put("workDirectory", Path.of("/var/lib/itk"));
         expected.put("spawnTimeoutMillis", 5000L);

@@ -185,7 +185,7 @@ public class ClassArchiveTest
     /**
      * @return the test JVM's class path with this module's classes directory packed into a jar, in its place
      */
-    private static String jarClassPath(Path root) throws IOException
+    static String jarClassPath(Path root) throws IOException
     {
         List<String> entries = new ArrayList<>();
         for (String entry : System.getProperty("java.class.path").split(File.pathSeparator))

@@ -170,6 +170,15 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     @Override
     public Process launch(WorkerArguments arguments, Path workDirectory) throws IOException
     {
+        return start(newProcessBuilder(arguments, workDirectory));
+    }
+
+    /**
+     * @return the worker's process, configured (command, directory, clean environment) but for its standard streams
+     * @throws IOException naming the vhost, if its environment cannot be given
+     */
+    public ProcessBuilder newProcessBuilder(WorkerArguments arguments, Path workDirectory) throws IOException
+    {
         ProcessBuilder builder = new ProcessBuilder(newCommand(arguments, workDirectory));
         builder.directory(workDirectory.toFile());
         try
@@ -182,7 +191,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         }
         if (LOG.isDebugEnabled())
             LOG.debug("launching {}", builder.command());
-        return start(builder);
+        return builder;
     }
 
     /**

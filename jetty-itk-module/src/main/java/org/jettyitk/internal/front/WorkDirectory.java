@@ -63,6 +63,24 @@ public final class WorkDirectory
         return new WorkDirectory(posix, TrustedFiles.check(created), true);
     }
 
+    /**
+     * @param created a directory {@link #open(Path) open(null)} created in another process (the front, for its
+     * spawner), which {@link #delete()} then deletes
+     * @throws IOException if a directory of its path is not trusted ({@link TrustedFiles})
+     */
+    public static WorkDirectory adopt(Path created) throws IOException
+    {
+        return new WorkDirectory(Posix.get(), TrustedFiles.check(created), true);
+    }
+
+    /**
+     * @return whether {@link #delete()} deletes this directory: {@link #open(Path)} created it
+     */
+    public boolean isCreated()
+    {
+        return created;
+    }
+
     public Path getPath()
     {
         return path;

@@ -131,6 +131,8 @@ public class Worker implements Dumpable
     {
         if (process instanceof WorkerProcess worker && worker.getDirectOutput() != null)
             endPoint.setDirectOutput(worker.getDirectOutput(), () -> Integer.MAX_VALUE);
+        else if (process instanceof SpawnedProcess spawned && spawned.getDirectOutput() != null)
+            endPoint.setDirectOutput(spawned.getDirectOutput(), () -> Integer.MAX_VALUE);
     }
 
     /**

@@ -29,6 +29,9 @@ import org.jettyitk.VirtualHost;
  */
 public final class DemoServer
 {
+    /** The uid and gid the demo's server runs as once started: none of the tenants'. */
+    static final int FRONT = 41000;
+
     private DemoServer()
     {
     }
@@ -39,6 +42,9 @@ public final class DemoServer
         ItkHandler itk = new ItkHandler();
         itk.addVirtualHost(tenant(base, war, "alice", 41001));
         itk.addVirtualHost(tenant(base, war, "bob", 41002));
+        // Once started, the server runs as uid and gid 41000; only the worker spawner keeps root.
+        itk.setFrontUser(Integer.toString(FRONT));
+        itk.setFrontGroup(Integer.toString(FRONT));
 
         Server server = new Server();
         HttpConfiguration config = new HttpConfiguration();
@@ -55,7 +61,8 @@ public final class DemoServer
               curl http://alice.localhost:%1$d/           whoami page of alice (uid 41001)
               curl http://bob.localhost:%1$d/             whoami page of bob (uid 41002)
               curl http://alice.localhost:%1$d/hello.txt  a static file
-            %n""", port);
+            the server runs as uid %2$d; only the worker spawner (pid %3$d) keeps root
+            %n""", port, FRONT, itk.getSpawnerPid());
         server.join();
     }
 

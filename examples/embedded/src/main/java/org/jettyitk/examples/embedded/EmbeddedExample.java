@@ -32,12 +32,16 @@ import org.jettyitk.VirtualHostDirectory;
  * </pre>
  * <p>Arguments: {@code --port N} (default 8080; 0 for any), {@code --base DIR} (default
  * {@code /tmp/jetty-itk-embedded}, recreated), {@code --war PATH} (the tenants' webapp; default a static page),
- * {@code --vhosts DIR} (also read vhost XML files from that directory, as the Jetty module does).</p>
+ * {@code --vhosts DIR} (also read vhost XML files from that directory, as the Jetty module does),
+ * {@code --front-user ID} (the uid and gid the server runs as once started, default {@value #FRONT}; {@code root}
+ * keeps root).</p>
  */
 public final class EmbeddedExample
 {
     public static final int ALICE = 42001;
     public static final int BOB = 42002;
+    /** The uid and gid the server drops to once started: none of the tenants'. */
+    public static final int FRONT = 42000;
 
     private EmbeddedExample()
     {
@@ -49,6 +53,7 @@ public final class EmbeddedExample
         Path base = Path.of("/tmp/jetty-itk-embedded");
         Path war = null;
         Path vhosts = null;
+        String frontUser = Integer.toString(FRONT);
         for (int i = 0; i + 1 < args.length; i += 2)
         {
             switch (args[i])
@@ -57,6 +62,7 @@ public final class EmbeddedExample
                 case "--base" -> base = Path.of(args[i + 1]);
                 case "--war" -> war = Path.of(args[i + 1]);
                 case "--vhosts" -> vhosts = Path.of(args[i + 1]);
+                case "--front-user" -> frontUser = args[i + 1];
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
@@ -67,7 +73,13 @@ public final class EmbeddedExample
         }
 
         Server server = newApplicationServer(port);
-        addTenants(server, base, war, vhosts);
+        ItkHandler itk = addTenants(server, base, war, vhosts);
+        if (!"root".equals(frontUser))
+        {
+            // Once started, the server runs as this id; a root spawner starts the workers.
+            itk.setFrontUser(frontUser);
+            itk.setFrontGroup(frontUser);
+        }
         server.setStopAtShutdown(true);
         server.start();
         System.out.printf("""
@@ -75,7 +87,9 @@ public final class EmbeddedExample
               curl http://alice.localhost:%1$d/    alice's app, as uid %2$d
               curl http://bob.localhost:%1$d/      bob's app, as uid %3$d
               curl http://127.0.0.1:%1$d/          the application's own context
-            %n""", ((ServerConnector)server.getConnectors()[0]).getLocalPort(), ALICE, BOB);
+            the server runs as %4$s; only the worker spawner (pid %5$d) keeps root
+            %n""", ((ServerConnector)server.getConnectors()[0]).getLocalPort(), ALICE, BOB,
+            itk.getFrontUser() != null ? "uid " + itk.getFrontUser() : "root", itk.getSpawnerPid());
         server.join();
     }
 
