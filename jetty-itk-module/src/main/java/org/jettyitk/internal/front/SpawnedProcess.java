@@ -13,7 +13,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
-import org.jettyitk.internal.posix.NonBlockingPipeChannel;
+import org.jettyitk.internal.posix.DescriptorChannel;
 import org.jettyitk.internal.spawner.SpawnerProtocol;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -66,7 +66,7 @@ public class SpawnedProcess extends Process
             GatheringByteChannel direct = null;
             try
             {
-                direct = NonBlockingPipeChannel.open(ownEnd(fds[0]).toPath());
+                direct = DescriptorChannel.openNonBlockingPipe(ownEnd(fds[0]).toPath());
             }
             catch (IOException x)
             {
