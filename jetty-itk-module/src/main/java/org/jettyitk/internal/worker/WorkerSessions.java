@@ -5,6 +5,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 
 import org.eclipse.jetty.server.Server;
+import org.eclipse.jetty.session.AbstractSessionDataStoreFactory;
 import org.eclipse.jetty.session.DefaultSessionCache;
 import org.eclipse.jetty.session.DefaultSessionCacheFactory;
 import org.eclipse.jetty.session.ManagedSession;
@@ -67,6 +68,15 @@ public final class WorkerSessions
     }
 
     /**
+     * <p>How long a session whose attributes did not change may go without being written again (Jetty's
+     * {@code savePeriodSec}, set on a store whose XML leaves it at 0). A request's end would otherwise write the
+     * session again for its access time alone, after its response: past another worker's newer write (a client
+     * that went on to another front of a shared store at once), which it overwrote with older attributes. The
+     * attributes themselves are written when they change, before the response is committed.</p>
+     */
+    public static final int SAVE_PERIOD_SECONDS = 10;
+
+    /**
      * Puts the vhost's session cache and store factories on the worker's server. Runs as the tenant.
      *
      * @param server the worker's server, not started
@@ -105,6 +115,11 @@ public final class WorkerSessions
                 if (server.getBean(SessionCacheFactory.class) == null)
                     server.addBean(newWriteThroughCacheFactory());
             }
+        }
+        for (AbstractSessionDataStoreFactory factory : server.getBeans(AbstractSessionDataStoreFactory.class))
+        {
+            if (factory.getSavePeriodSec() <= 0)
+                factory.setSavePeriodSec(SAVE_PERIOD_SECONDS);
         }
     }
 
