@@ -67,7 +67,10 @@ public class Worker implements Dumpable
     public static final int MAX_LOG_LINE = 8192;
     /** How long a worker has to answer the PING sent when one of its requests timed out. */
     public static final long PING_TIMEOUT_MILLIS = 2000;
-    /** How long the exit of a worker waits for the last lines of its stderr, which a child may hold open. */
+    /**
+     * How long the exit of a worker waits for the last lines of its stderr, which a child may hold open, and for
+     * the connection to read its last frames.
+     */
     public static final long LOG_DRAIN_MILLIS = 1000;
     /** Exit status of a JVM that ended on SIGTERM, as Java reports it. */
     static final int EXIT_SIGTERM = 128 + 15;
@@ -499,9 +502,16 @@ public class Worker implements Dumpable
     private void onExit()
     {
         // The worker's last stderr lines (why it could not start) may still be in the pipe: read them first.
+        // So may its last frames (a WebSocket's close, sent as its server stopped): let the connection read them
+        // up to the pipe's end before the exchanges and tunnels left are failed.
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LOG_DRAIN_MILLIS);
         try
         {
             logPump.join(LOG_DRAIN_MILLIS);
+            while (!endPoint.isInputShutdown() && System.nanoTime() - deadline < 0)
+            {
+                Thread.sleep(10);
+            }
         }
         catch (InterruptedException x)
         {

@@ -55,8 +55,13 @@ public final class DescriptorChannel implements GatheringByteChannel
         return new DescriptorChannel(posix, posix.openPipeNonBlockingForWrite(path), false);
     }
 
+    /**
+     * Writes are serialized, as {@link java.nio.channels.FileChannel}'s are, which this channel replaced: a pipe
+     * takes a write of more than {@code PIPE_BUF} bytes in pieces, and two threads writing at once would interleave
+     * their frames' bytes.
+     */
     @Override
-    public long write(ByteBuffer[] sources, int offset, int length) throws IOException
+    public synchronized long write(ByteBuffer[] sources, int offset, int length) throws IOException
     {
         if (!isOpen())
             throw new ClosedChannelException();
