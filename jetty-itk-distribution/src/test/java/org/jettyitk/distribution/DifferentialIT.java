@@ -270,6 +270,11 @@ public class DifferentialIT
         // compares. Plain Jetty without the forwarded module shows them as ordinary headers.
         new Accepted("client forwarding headers are not forwarded",
             Pattern.compile("body line only in plain: header (?i:(forwarded|x-forwarded-[a-z-]*)): .*")),
+        // Connection is hop-by-hop, the front's own business. Plain Jetty closes a connection when its app leaves
+        // part of a request body unread that has not all arrived yet: timing, seen now and then on a POST a JSP or
+        // the default servlet does not read. The front reads the whole body for the worker.
+        new Accepted("whether a connection stays open is the front's own",
+            Pattern.compile("header only in plain: \\[Connection: close]")),
         // The front's compression-gzip module decodes a request body before it goes to the worker: a body that
         // does not decode fails in the front, which answers 500 itself, where plain Jetty's app fails reading it
         // and its error page (with the stack trace of its servlet) says so. Same status; the page differs.
