@@ -105,6 +105,10 @@ etc/jetty-itk.xml
 # jetty.itk.maxWorkerAgeMillis=0
 ## Time after which a request without a complete response gets 504, in ms (0: never).
 # jetty.itk.requestTimeoutMillis=0
+## Most WebSockets of a vhost open at once; more get 503 with Retry-After (0: no WebSocket).
+# jetty.itk.maxWebSocketsPerVirtualHost=256
+## Time after which a WebSocket that carried nothing either way is closed, in ms.
+# jetty.itk.webSocketIdleTimeoutMillis=300000
 
 ## How long requests in flight may take to finish when a worker is stopped or replaced, in ms.
 # jetty.itk.drainTimeoutMillis=30000

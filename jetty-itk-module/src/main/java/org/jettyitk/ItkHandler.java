@@ -135,6 +135,8 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private long maxWorkerAgeMillis = WorkerPool.DEFAULT_MAX_WORKER_AGE.toMillis();
     private long requestTimeoutMillis;
     private long drainTimeoutMillis = WorkerPool.DEFAULT_DRAIN_TIMEOUT.toMillis();
+    private int maxWebSocketsPerVirtualHost = WorkerPool.DEFAULT_MAX_WEBSOCKETS;
+    private long webSocketIdleTimeoutMillis = WorkerPool.DEFAULT_WEBSOCKET_IDLE_TIMEOUT.toMillis();
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private String statusPath;
     private volatile StatusAccess statusAccess = new StatusAccess(StatusAccess.LOOPBACK);
@@ -516,6 +518,32 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         this.requestTimeoutMillis = nonNegative("requestTimeoutMillis", millis);
     }
 
+    @ManagedAttribute("Default most WebSockets of a vhost open at once; more get 503 with Retry-After; 0 none")
+    public int getMaxWebSocketsPerVirtualHost()
+    {
+        return maxWebSocketsPerVirtualHost;
+    }
+
+    public void setMaxWebSocketsPerVirtualHost(int max)
+    {
+        if (max < 0)
+            throw new IllegalArgumentException("maxWebSocketsPerVirtualHost < 0: " + max);
+        this.maxWebSocketsPerVirtualHost = max;
+    }
+
+    @ManagedAttribute("Default time after which a WebSocket that carried nothing either way is closed, in ms")
+    public long getWebSocketIdleTimeoutMillis()
+    {
+        return webSocketIdleTimeoutMillis;
+    }
+
+    public void setWebSocketIdleTimeoutMillis(long millis)
+    {
+        if (millis < 1)
+            throw new IllegalArgumentException("webSocketIdleTimeoutMillis < 1: " + millis);
+        this.webSocketIdleTimeoutMillis = millis;
+    }
+
     @ManagedAttribute("How long requests in flight may take to finish when a worker stops, in ms")
     public long getDrainTimeoutMillis()
     {
@@ -758,6 +786,8 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         pool.setMaxWorkerAgeMillis(orDefault(virtualHost.getMaxWorkerAgeMillis(), maxWorkerAgeMillis));
         pool.setRequestTimeoutMillis(orDefault(virtualHost.getRequestTimeoutMillis(), requestTimeoutMillis));
         pool.setDrainTimeoutMillis(drainTimeoutMillis);
+        pool.setMaxWebSockets(orDefault(virtualHost.getMaxWebSockets(), maxWebSocketsPerVirtualHost));
+        pool.setWebSocketIdleTimeoutMillis(orDefault(virtualHost.getWebSocketIdleTimeoutMillis(), webSocketIdleTimeoutMillis));
         if (virtualHost.getLogFile() != null)
         {
             try

@@ -51,6 +51,8 @@ public class VirtualHost
     private long maxRequestsPerWorker = UNSET;
     private long maxWorkerAgeMillis = UNSET;
     private long requestTimeoutMillis = UNSET;
+    private int maxWebSockets = UNSET;
+    private long webSocketIdleTimeoutMillis = UNSET;
     private String jvmOptions;
     private int nice;
     private long maxOpenFiles = UNSET;
@@ -245,6 +247,28 @@ public class VirtualHost
     public void setRequestTimeoutMillis(long millis)
     {
         this.requestTimeoutMillis = atLeast("requestTimeoutMillis", millis, 0);
+    }
+
+    @ManagedAttribute("Most WebSockets of this vhost open at once, more get 503, 0 none; -1 for the handler's")
+    public int getMaxWebSockets()
+    {
+        return maxWebSockets;
+    }
+
+    public void setMaxWebSockets(int max)
+    {
+        this.maxWebSockets = atLeast("maxWebSockets", max, 0);
+    }
+
+    @ManagedAttribute("A WebSocket idle this many ms is closed; -1 for the handler's")
+    public long getWebSocketIdleTimeoutMillis()
+    {
+        return webSocketIdleTimeoutMillis;
+    }
+
+    public void setWebSocketIdleTimeoutMillis(long millis)
+    {
+        this.webSocketIdleTimeoutMillis = atLeast("webSocketIdleTimeoutMillis", millis, 1);
     }
 
     @ManagedAttribute("Worker JVM options, space-separated; null for the handler's")

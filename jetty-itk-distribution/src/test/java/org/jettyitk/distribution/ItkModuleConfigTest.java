@@ -101,6 +101,8 @@ public class ItkModuleConfigTest
         settings.put("maxWorkerAgeMillis", itk.getMaxWorkerAgeMillis());
         settings.put("requestTimeoutMillis", itk.getRequestTimeoutMillis());
         settings.put("drainTimeoutMillis", itk.getDrainTimeoutMillis());
+        settings.put("maxWebSocketsPerVirtualHost", itk.getMaxWebSocketsPerVirtualHost());
+        settings.put("webSocketIdleTimeoutMillis", itk.getWebSocketIdleTimeoutMillis());
         settings.put("maxWorkers", itk.getMaxWorkers());
         settings.put("statusPath", itk.getStatusPath());
         settings.put("statusAllow", itk.getStatusAllow());
@@ -129,6 +131,8 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.maxWorkerAgeMillis", "60000");
         properties.put("jetty.itk.requestTimeoutMillis", "9000");
         properties.put("jetty.itk.drainTimeoutMillis", "2000");
+        properties.put("jetty.itk.maxWebSocketsPerVirtualHost", "12");
+        properties.put("jetty.itk.webSocketIdleTimeoutMillis", "45000");
         properties.put("jetty.itk.maxWorkers", "7");
         properties.put("jetty.itk.statusPath", "/itk-status");
         properties.put("jetty.itk.statusAllow", "192.0.2.0/24,unix");
@@ -158,6 +162,8 @@ public class ItkModuleConfigTest
         expected.put("maxWorkerAgeMillis", 60000L);
         expected.put("requestTimeoutMillis", 9000L);
         expected.put("drainTimeoutMillis", 2000L);
+        expected.put("maxWebSocketsPerVirtualHost", 12);
+        expected.put("webSocketIdleTimeoutMillis", 45000L);
         expected.put("maxWorkers", 7);
         expected.put("statusPath", "/itk-status");
         expected.put("statusAllow", "192.0.2.0/24,unix");

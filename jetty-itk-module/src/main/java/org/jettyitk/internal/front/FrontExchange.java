@@ -187,7 +187,7 @@ class FrontExchange implements Stream.Listener
         return new MetaData.Request(request.getMethod(), uri.asImmutable(), HttpVersion.HTTP_2, fields, request.getLength());
     }
 
-    private static boolean isHopByHop(String lowerCaseName)
+    static boolean isHopByHop(String lowerCaseName)
     {
         return HOP_BY_HOP.contains(lowerCaseName);
     }
@@ -196,7 +196,7 @@ class FrontExchange implements Stream.Listener
      * @return the names, in lower case, that the client's {@code Connection} headers list: hop-by-hop for this
      * connection only, never forwarded (RFC 9110 section 7.6.1)
      */
-    private static Set<String> connectionOptions(HttpFields fields)
+    static Set<String> connectionOptions(HttpFields fields)
     {
         Set<String> options = new HashSet<>();
         for (String option : fields.getCSV(HttpHeader.CONNECTION, false))
@@ -210,7 +210,7 @@ class FrontExchange implements Stream.Listener
      * @return whether a client must not set this field for the tenant: the ones that say the address, scheme or
      * host the tenant sees (the facts header says it all), and the front's own private fields
      */
-    private static boolean isPrivate(String lowerCaseName)
+    static boolean isPrivate(String lowerCaseName)
     {
         return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
             lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT)) || FieldNames.isPrivate(lowerCaseName);
@@ -416,7 +416,7 @@ class FrontExchange implements Stream.Listener
      * the tenant spelled them (HPACK sent them lower-case). A final response has the front's own {@code Server}
      * and {@code Date} already, as its connector's configuration says; an interim one keeps the worker's.
      */
-    private static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields, boolean interim)
+    static void workerToFrontFields(HttpFields workerFields, HttpFields.Mutable clientFields, boolean interim)
     {
         Map<String, String> names = FieldNames.names(workerFields);
         for (HttpField field : workerFields)

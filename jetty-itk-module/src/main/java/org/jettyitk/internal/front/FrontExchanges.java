@@ -69,10 +69,14 @@ public final class FrontExchanges
     }
 
     /**
-     * Forwards one request to a ready worker; the callback completes when the response has been written.
+     * Forwards one request to a ready worker; the callback completes when the response has been written. A
+     * WebSocket request (HTTP/1.1 upgrade or RFC 8441 extended CONNECT) becomes a {@link FrontTunnel}.
      */
     public static void forward(Worker worker, Request request, Response response, Callback callback)
     {
-        new FrontExchange(worker, request, response, callback).start();
+        if (FrontTunnel.isWebSocket(request))
+            FrontTunnel.forward(worker, request, response, callback);
+        else
+            new FrontExchange(worker, request, response, callback).start();
     }
 }

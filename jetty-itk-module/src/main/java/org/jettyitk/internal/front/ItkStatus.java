@@ -20,8 +20,9 @@ import org.jettyitk.internal.posix.Identity;
  * local client, by the owner of its socket: never a tenant's process.</p>
  * <pre>
  * {"workers":{"used":2,"max":500},"vhosts":[{"name":"alice","user":"alice","uid":41001,"gid":41001,
- *   "groups":[41001],"inFlight":0,"maxRequests":1000,"maxWorkers":1,"spawned":1,"crashes":0,"lastFailure":null,"rejected":0,
- *   "workers":[{"pid":1234,"state":"READY","uptimeSeconds":42,"requests":17,"inFlight":0}]}]}
+ *   "groups":[41001],"inFlight":0,"maxRequests":1000,"maxWorkers":1,"webSockets":1,"maxWebSockets":256,"spawned":1,
+ *   "crashes":0,"lastFailure":null,"rejected":0,"workers":[{"pid":1234,"state":"READY","uptimeSeconds":42,"requests":17,
+ *   "inFlight":0,"webSockets":1}]}]}
  * </pre>
  */
 public final class ItkStatus
@@ -54,10 +55,11 @@ public final class ItkStatus
         Identity identity = pool.getIdentity();
         String workers = pool.getWorkers().stream().map(worker -> "{\"pid\":" + worker.getPid() +
             ",\"state\":\"" + worker.getState() + "\",\"uptimeSeconds\":" + worker.getUptime().toSeconds() +
-            ",\"requests\":" + worker.getRequests() + ",\"inFlight\":" + worker.getInFlight() + "}").collect(Collectors.joining(","));
+            ",\"requests\":" + worker.getRequests() + ",\"inFlight\":" + worker.getInFlight() + ",\"webSockets\":" + worker.getWebSockets() + "}").collect(Collectors.joining(","));
         return "{\"name\":" + quote(pool.getName()) + ",\"user\":" + quote(identity.user()) + ",\"uid\":" + identity.uid() +
             ",\"gid\":" + identity.gid() + ",\"groups\":" + Arrays.toString(identity.groups()).replace(" ", "") +
             ",\"inFlight\":" + pool.getInFlight() + ",\"maxRequests\":" + pool.getMaxRequests() + ",\"maxWorkers\":" + pool.getMaxWorkers() +
+            ",\"webSockets\":" + pool.getWebSockets() + ",\"maxWebSockets\":" + pool.getMaxWebSockets() +
             ",\"spawned\":" + pool.getSpawned() + ",\"crashes\":" + pool.getCrashes() + ",\"lastFailure\":" + quoteOrNull(pool.getLastFailure()) + ",\"rejected\":" + pool.getRejected() +
             ",\"workers\":[" + workers + "]}";
     }

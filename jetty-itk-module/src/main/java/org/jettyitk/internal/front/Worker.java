@@ -33,6 +33,7 @@ import org.eclipse.jetty.http2.hpack.HpackException;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.component.Dumpable;
+import org.eclipse.jetty.util.component.DumpableCollection;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
@@ -71,6 +72,8 @@ public class Worker implements Dumpable
      * the connection to read its last frames.
      */
     public static final long LOG_DRAIN_MILLIS = 1000;
+    /** Exit status of a JVM that ended on SIGTERM, as Java reports it. */
+    static final int EXIT_SIGTERM = 128 + 15;
 
     public enum State
     {
@@ -84,6 +87,7 @@ public class Worker implements Dumpable
     private final CompletableFuture<Worker> ready = new CompletableFuture<>();
     private final CompletableFuture<Void> drained = new CompletableFuture<>();
     private final Set<FrontExchange> exchanges = ConcurrentHashMap.newKeySet();
+    private final Set<FrontTunnel> tunnels = ConcurrentHashMap.newKeySet();
     private final AtomicReference<State> state = new AtomicReference<>(State.SPAWNING);
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong requests = new AtomicLong();
@@ -98,6 +102,8 @@ public class Worker implements Dumpable
     private volatile String startFailure;
     private final Thread logPump;
     private volatile boolean goneAway;
+    /** Set when the front asked the worker to stop with SIGTERM, so that it closes its WebSockets itself. */
+    private volatile boolean terminated;
     private final AtomicBoolean probing = new AtomicBoolean();
     private volatile long lastPingReplyNanos = startNanos;
 
@@ -156,6 +162,19 @@ public class Worker implements Dumpable
         return inFlight.get();
     }
 
+    /**
+     * @return the WebSocket tunnels open on this worker (not counted in {@link #getInFlight()})
+     */
+    public int getWebSockets()
+    {
+        return tunnels.size();
+    }
+
+    WorkerPool getPool()
+    {
+        return pool;
+    }
+
     Scheduler getScheduler()
     {
         return pool.getScheduler();
@@ -176,7 +195,7 @@ public class Worker implements Dumpable
      */
     public Duration getIdle()
     {
-        return inFlight.get() > 0 ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - lastActiveNanos);
+        return inFlight.get() > 0 || !tunnels.isEmpty() ? Duration.ZERO : Duration.ofNanos(System.nanoTime() - lastActiveNanos);
     }
 
     /**
@@ -215,6 +234,34 @@ public class Worker implements Dumpable
             promise.failed(new IOException("worker " + this + " exited"));
             return;
         }
+        openStream(session, headers, promise, exchange);
+    }
+
+    /**
+     * Opens the extended CONNECT stream of a WebSocket; the tunnel counts apart from the requests in flight, so
+     * that a drain does not wait for it (see {@link #stop(Duration, Duration)}).
+     */
+    void newTunnelStream(HeadersFrame headers, Promise<Stream> promise, FrontTunnel tunnel)
+    {
+        Session session = this.session;
+        if (session == null || state.get() != State.READY)
+        {
+            promise.failed(new IOException("worker " + this + " not ready"));
+            return;
+        }
+        tunnels.add(tunnel);
+        lastActiveNanos = System.nanoTime();
+        requests.incrementAndGet();
+        if (state.get() == State.EXITED)
+        {
+            promise.failed(new IOException("worker " + this + " exited"));
+            return;
+        }
+        openStream(session, headers, promise, tunnel);
+    }
+
+    private void openStream(Session session, HeadersFrame headers, Promise<Stream> promise, Stream.Listener listener)
+    {
         session.newStream(headers, Promise.from(promise::succeeded, x ->
         {
             // A session that cannot open a stream (closed, or a worker's SETTINGS allowing none) serves no
@@ -223,7 +270,7 @@ public class Worker implements Dumpable
             if (state.get() == State.READY && !(x instanceof HpackException.StreamException))
                 kill("cannot open a stream: " + x);
             promise.failed(x);
-        }), exchange);
+        }), listener);
     }
 
     /**
@@ -306,6 +353,12 @@ public class Worker implements Dumpable
             drained.complete(null);
     }
 
+    void onTunnelComplete(FrontTunnel tunnel)
+    {
+        if (tunnels.remove(tunnel))
+            lastActiveNanos = System.nanoTime();
+    }
+
     /**
      * A worker sent something the front does not accept: a connection error, so it is killed.
      */
@@ -334,6 +387,10 @@ public class Worker implements Dumpable
      * <p>Stops gracefully: no new request is given to this worker; once the requests in flight have completed
      * (or after {@code drainTimeout}) the front sends GOAWAY and EOF on the worker's stdin, on which the worker
      * stops its server and exits; if it has not exited {@code exitTimeout} later, it is killed.</p>
+     * <p>WebSockets do not hold the drain: they may last for hours. If some are open once the requests drained, the
+     * front sends the worker SIGTERM instead, while its pipe still works both ways: the worker stops its server,
+     * whose WebSocket containers close every session with 1001 (going away) through the tunnels, the clients
+     * answer, and the worker exits.</p>
      *
      * @return a future completed with the process once it has exited
      */
@@ -348,9 +405,12 @@ public class Worker implements Dumpable
         return drained.completeOnTimeout(null, drainTimeout.toMillis(), TimeUnit.MILLISECONDS)
             .thenCompose(ignored ->
             {
-                // The exit timer starts with the GOAWAY, not once it is written: a worker that does not read its
-                // stdin never lets that write complete, and would never be killed.
-                closePipe();
+                // The exit timer starts with the GOAWAY (or the SIGTERM), not once it is written: a worker that does
+                // not read its stdin never lets that write complete, and would never be killed.
+                if (tunnels.isEmpty())
+                    closePipe();
+                else
+                    terminate();
                 return process.onExit().completeOnTimeout(null, exitTimeout.toMillis(), TimeUnit.MILLISECONDS);
             })
             .thenCompose(exited ->
@@ -360,6 +420,14 @@ public class Worker implements Dumpable
                 kill("did not exit within " + exitTimeout.toMillis() + "ms of its stop");
                 return process.onExit();
             });
+    }
+
+    private void terminate()
+    {
+        terminated = true;
+        LOG.info("worker stopping vhost={} pid={}: SIGTERM to close its {} WebSockets", pool.getName(), process.pid(), tunnels.size());
+        // Through the handle: Process.destroy() would also close the pipes the WebSockets still need.
+        process.toHandle().destroy();
     }
 
     private void closePipe()
@@ -434,8 +502,8 @@ public class Worker implements Dumpable
     private void onExit()
     {
         // The worker's last stderr lines (why it could not start) may still be in the pipe: read them first.
-        // So may its last frames (the end of a response it sent as its server stopped): let the connection read
-        // them up to the pipe's end before the exchanges left are failed.
+        // So may its last frames (a WebSocket's close, sent as its server stopped): let the connection read them
+        // up to the pipe's end before the exchanges and tunnels left are failed.
         long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(LOG_DRAIN_MILLIS);
         try
         {
@@ -453,7 +521,7 @@ public class Worker implements Dumpable
         int status = process.exitValue();
         // A stopped worker killed past its exit timeout is logged as unexpected but is no crash of the tenant.
         // A worker that said GOAWAY (a graceful server stop sends it both ways) and then exited 0 stopped normally.
-        boolean expected = (previous == State.STOPPING || goneAway) && status == 0;
+        boolean expected = (previous == State.STOPPING || goneAway) && (status == 0 || terminated && status == EXIT_SIGTERM);
         String how = describeExit(status);
         Duration lifetime = getUptime();
         if (expected)
@@ -466,6 +534,10 @@ public class Worker implements Dumpable
         for (FrontExchange exchange : exchanges)
         {
             exchange.fail(failure);
+        }
+        for (FrontTunnel tunnel : tunnels)
+        {
+            tunnel.fail(failure);
         }
         pool.onWorkerExit(this, expected || previous == State.STOPPING);
     }
@@ -568,14 +640,14 @@ public class Worker implements Dumpable
     @Override
     public void dump(Appendable out, String indent) throws IOException
     {
-        Dumpable.dumpObjects(out, indent, this, exchanges.toArray());
+        Dumpable.dumpObjects(out, indent, this, new DumpableCollection("exchanges", exchanges), new DumpableCollection("webSockets", tunnels));
     }
 
     @Override
     public String toString()
     {
-        return "%s@%x[pid=%d,uid=%d,state=%s,inFlight=%d,requests=%d,uptime=%ds]".formatted(getClass().getSimpleName(), hashCode(),
-            process.pid(), identity.uid(), state.get(), inFlight.get(), requests.get(), getUptime().toSeconds());
+        return "%s@%x[pid=%d,uid=%d,state=%s,inFlight=%d,webSockets=%d,requests=%d,uptime=%ds]".formatted(getClass().getSimpleName(), hashCode(),
+            process.pid(), identity.uid(), state.get(), inFlight.get(), tunnels.size(), requests.get(), getUptime().toSeconds());
     }
 
     /**

@@ -37,6 +37,9 @@ import org.slf4j.LoggerFactory;
  *   <li>A worker that served {@link #getMaxRequestsPerWorker()} requests or is older than
  *   {@link #getMaxWorkerAgeMillis()} is recycled: it takes no new request, drains and exits; a fresh one
  *   takes the next requests. A worker idle for {@link #getIdleTimeoutMillis()} is reaped.</li>
+ *   <li>{@link #tryOpenWebSocket()} / {@link #closeWebSocket()} bound the WebSockets of the vhost open at once
+ *   ({@link #getMaxWebSockets()}); the front closes one idle for {@link #getWebSocketIdleTimeoutMillis()}. An open
+ *   WebSocket keeps its worker from being reaped as idle, and takes one of its streams.</li>
  *   <li>Crash loops back off: {@value #CRASH_LIMIT} unexpected exits within {@link #CRASH_INTERVAL} stop
  *   spawning for a backoff that doubles up to {@link #MAX_BACKOFF}; a worker that gets ready resets it.</li>
  * </ul>
@@ -52,6 +55,10 @@ public class WorkerPool extends ContainerLifeCycle
     public static final int DEFAULT_MAX_REQUESTS = 1000;
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(10);
     public static final long DEFAULT_MAX_REQUESTS_PER_WORKER = 0;
+    /** WebSockets of one vhost open at once: each holds one of its worker's HTTP/2 streams. */
+    public static final int DEFAULT_MAX_WEBSOCKETS = 256;
+    /** A WebSocket that carried no byte either way for this long is closed by the front. */
+    public static final Duration DEFAULT_WEBSOCKET_IDLE_TIMEOUT = Duration.ofMinutes(5);
     public static final Duration DEFAULT_MAX_WORKER_AGE = Duration.ZERO;
     /** How long requests in flight may take to finish when a worker is stopped. */
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
@@ -86,6 +93,10 @@ public class WorkerPool extends ContainerLifeCycle
     private final Deque<Long> recentCrashes = new ArrayDeque<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong rejected = new AtomicLong();
+    private final AtomicInteger webSockets = new AtomicInteger();
+    private final AtomicLong webSocketsOpened = new AtomicLong();
+    private int maxWebSockets = DEFAULT_MAX_WEBSOCKETS;
+    private Duration webSocketIdleTimeout = DEFAULT_WEBSOCKET_IDLE_TIMEOUT;
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private int maxStreamsPerWorker = DEFAULT_MAX_STREAMS_PER_WORKER;
     private int maxRequests = DEFAULT_MAX_REQUESTS;
@@ -244,6 +255,71 @@ public class WorkerPool extends ContainerLifeCycle
     Duration getRequestTimeout()
     {
         return requestTimeout;
+    }
+
+    @ManagedAttribute("Most WebSockets of this vhost open at once; more get 503")
+    public int getMaxWebSockets()
+    {
+        return maxWebSockets;
+    }
+
+    public void setMaxWebSockets(int max)
+    {
+        if (max < 0)
+            throw new IllegalArgumentException("maxWebSockets < 0: " + max);
+        this.maxWebSockets = max;
+    }
+
+    @ManagedAttribute("A WebSocket idle this long is closed, in ms")
+    public long getWebSocketIdleTimeoutMillis()
+    {
+        return webSocketIdleTimeout.toMillis();
+    }
+
+    public void setWebSocketIdleTimeoutMillis(long millis)
+    {
+        if (millis < 1)
+            throw new IllegalArgumentException("webSocketIdleTimeoutMillis < 1: " + millis);
+        this.webSocketIdleTimeout = Duration.ofMillis(millis);
+    }
+
+    Duration getWebSocketIdleTimeout()
+    {
+        return webSocketIdleTimeout;
+    }
+
+    @ManagedAttribute("WebSockets of this vhost open")
+    public int getWebSockets()
+    {
+        return webSockets.get();
+    }
+
+    @ManagedAttribute("WebSockets of this vhost opened since start")
+    public long getWebSocketsOpened()
+    {
+        return webSocketsOpened.get();
+    }
+
+    /**
+     * Counts one more WebSocket of this vhost open, unless {@link #getMaxWebSockets()} are already.
+     *
+     * @return whether it may open; if so, {@link #closeWebSocket()} must follow once it ends
+     */
+    boolean tryOpenWebSocket()
+    {
+        if (webSockets.incrementAndGet() <= maxWebSockets)
+        {
+            webSocketsOpened.incrementAndGet();
+            return true;
+        }
+        webSockets.decrementAndGet();
+        rejected.incrementAndGet();
+        return false;
+    }
+
+    void closeWebSocket()
+    {
+        webSockets.decrementAndGet();
     }
 
     @ManagedAttribute("How long in-flight requests may take to finish when workers stop, in ms")
@@ -417,7 +493,7 @@ public class WorkerPool extends ContainerLifeCycle
                     recycle.add(worker);
                     continue;
                 }
-                if (result == null && worker.isUsable() && worker.getInFlight() < maxStreamsPerWorker)
+                if (result == null && worker.isUsable() && worker.getInFlight() + worker.getWebSockets() < maxStreamsPerWorker)
                     result = CompletableFuture.completedFuture(worker);
                 if (spawning == null && worker.getState() == Worker.State.SPAWNING)
                     spawning = worker;
@@ -547,7 +623,7 @@ public class WorkerPool extends ContainerLifeCycle
             for (Worker worker : getWorkers())
             {
                 worker.checkOutput(writeStallTimeout, maxQueuedFrames);
-                if (!worker.isUsable() || worker.getInFlight() > 0)
+                if (!worker.isUsable() || worker.getInFlight() > 0 || worker.getWebSockets() > 0)
                     continue;
                 if (!idleTimeout.isZero() && worker.getIdle().compareTo(idleTimeout) >= 0)
                     retire(worker, "idle for " + worker.getIdle().toSeconds() + "s");
@@ -590,7 +666,7 @@ public class WorkerPool extends ContainerLifeCycle
     @Override
     public String toString()
     {
-        return "%s@%x[vhost=%s,%s,workers=%d/%d,inFlight=%d/%d,spawned=%d,crashes=%d]".formatted(getClass().getSimpleName(), hashCode(),
-            name, identity, getWorkerCount(), maxWorkers, inFlight.get(), maxRequests, getSpawned(), getCrashes());
+        return "%s@%x[vhost=%s,%s,workers=%d/%d,inFlight=%d/%d,webSockets=%d/%d,spawned=%d,crashes=%d]".formatted(getClass().getSimpleName(), hashCode(),
+            name, identity, getWorkerCount(), maxWorkers, inFlight.get(), maxRequests, webSockets.get(), maxWebSockets, getSpawned(), getCrashes());
     }
 }

@@ -11,17 +11,24 @@ import java.lang.reflect.Method;
 import java.nio.channels.Channels;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.Map;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Map;
+import java.util.concurrent.Executor;
 import java.util.function.IntSupplier;
 
 import org.eclipse.jetty.http.HttpCompliance;
+import org.eclipse.jetty.http2.HTTP2Session;
 import org.eclipse.jetty.http2.WindowRateControl;
+import org.eclipse.jetty.http2.api.Stream;
+import org.eclipse.jetty.http2.api.server.ServerSessionListener;
 import org.eclipse.jetty.http2.server.HTTP2CServerConnectionFactory;
+import org.eclipse.jetty.io.EndPoint;
+import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Handler;
 import org.eclipse.jetty.server.HttpConfiguration;
 import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.server.handler.DefaultHandler;
+import org.eclipse.jetty.util.Attachable;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
 import org.jettyitk.internal.pipe.PipeEndPoint;
@@ -333,6 +340,9 @@ public final class WorkerMain
         defaultHandler.setShowContexts(false);
         server.setDefaultHandler(defaultHandler);
         server.setStopTimeout(5000);
+        // SIGTERM from the front (a worker that stops with WebSockets open) stops the server gracefully: its
+        // WebSocket containers close their sessions with 1001 while the pipe still carries them.
+        server.setStopAtShutdown(true);
         return server;
     }
 
@@ -404,14 +414,73 @@ public final class WorkerMain
      */
     public static HTTP2CServerConnectionFactory newConnectionFactory(HttpConfiguration config)
     {
-        HTTP2CServerConnectionFactory h2c = new HTTP2CServerConnectionFactory(config);
+        HTTP2CServerConnectionFactory h2c = new TunnelDispatchingConnectionFactory(config);
         h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
         h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
         h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
         h2c.setMaxFrameSize(MAX_FRAME_SIZE);
         h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
+        // WebSockets from the front arrive as RFC 8441 extended CONNECT streams.
+        h2c.setConnectProtocolEnabled(true);
         setUnlimitedRateControl(h2c);
         return h2c;
+    }
+
+    /**
+     * <p>Jetty's h2c, except that data for a tunnel (the extended CONNECT stream of a WebSocket) reaches the
+     * tenant's endpoint on a thread of the pool. Jetty hands it over inline, in the one thread that parses the
+     * whole pipe: an endpoint that blocks there (a blocking send larger than the flow-control window waits for a
+     * WINDOW_UPDATE that only this thread would parse) stalled every stream of the worker, for good. And a
+     * tunnel's stream leaves the session once closed.</p>
+     */
+    private static class TunnelDispatchingConnectionFactory extends HTTP2CServerConnectionFactory
+    {
+        private TunnelDispatchingConnectionFactory(HttpConfiguration config)
+        {
+            super(config);
+        }
+
+        @Override
+        protected ServerSessionListener newSessionListener(Connector connector, EndPoint endPoint)
+        {
+            return new TunnelDispatchingListener(endPoint, connector.getExecutor());
+        }
+
+        private class TunnelDispatchingListener extends HTTPServerSessionListener
+        {
+            private final Executor executor;
+
+            private TunnelDispatchingListener(EndPoint endPoint, Executor executor)
+            {
+                super(endPoint);
+                this.executor = executor;
+            }
+
+            @Override
+            public void onDataAvailable(Stream stream, boolean immediate)
+            {
+                if (isTunnel(stream))
+                    executor.execute(() -> super.onDataAvailable(stream, immediate));
+                else
+                    super.onDataAvailable(stream, immediate);
+            }
+
+            @Override
+            public void onClosed(Stream stream)
+            {
+                // Jetty's tunnel EndPoint closes its stream without removing it from the session when the front's
+                // END_STREAM is still unread (the WebSocket closed first): the session kept it for good, and with
+                // it never ended on GOAWAY and EOF. Removing a stream already removed does nothing.
+                super.onClosed(stream);
+                if (isTunnel(stream) && stream.getSession() instanceof HTTP2Session session)
+                    session.removeStream(stream);
+            }
+        }
+
+        private static boolean isTunnel(Stream stream)
+        {
+            return stream instanceof Attachable attachable && attachable.getAttachment() instanceof EndPoint;
+        }
     }
 
     /**
