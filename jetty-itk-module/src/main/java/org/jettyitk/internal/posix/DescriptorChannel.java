@@ -24,10 +24,14 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class DescriptorChannel implements GatheringByteChannel
 {
+    /** The most bytes of several buffers gathered into one {@code write}. */
+    public static final int GATHER_SIZE = 128 * 1024;
+    private static final int MIN_GATHER_SIZE = 8 * 1024;
     private final Posix posix;
     private final int fd;
     private final boolean blocking;
     private final AtomicBoolean open = new AtomicBoolean(true);
+    private ByteBuffer gather;
 
     /**
      * @param fd a descriptor in blocking mode this channel owns from now on: {@link #close()} closes it
@@ -56,9 +60,12 @@ public final class DescriptorChannel implements GatheringByteChannel
     }
 
     /**
-     * Writes are serialized, as {@link java.nio.channels.FileChannel}'s are, which this channel replaced: a pipe
+     * <p>Writes are serialized, as {@link java.nio.channels.FileChannel}'s are, which this channel replaced: a pipe
      * takes a write of more than {@code PIPE_BUF} bytes in pieces, and two threads writing at once would interleave
-     * their frames' bytes.
+     * their frames' bytes.</p>
+     * <p>Several buffers go in one {@code write}, as FileChannel's {@code writev} sent them, gathered into a buffer
+     * of this channel of at most {@link #GATHER_SIZE} bytes: an HTTP/2 flush is a frame header, its payload, the
+     * next header and so on, and a write per buffer would wake the reader at the other end once per buffer.</p>
      */
     @Override
     public synchronized long write(ByteBuffer[] sources, int offset, int length) throws IOException
@@ -66,17 +73,79 @@ public final class DescriptorChannel implements GatheringByteChannel
         if (!isOpen())
             throw new ClosedChannelException();
         long written = 0;
-        for (int i = offset; i < offset + length; i++)
+        int next = offset;
+        int end = offset + length;
+        while (true)
         {
-            ByteBuffer source = sources[i];
-            if (!source.hasRemaining())
+            while (next < end && !sources[next].hasRemaining())
+            {
+                next++;
+            }
+            if (next == end)
+                return written;
+            ByteBuffer source = sources[next];
+            int following = next + 1;
+            while (following < end && !sources[following].hasRemaining())
+            {
+                following++;
+            }
+            // One buffer alone, or one that fills the gathering buffer by itself, is written as it is.
+            if (following == end || source.remaining() >= GATHER_SIZE)
+            {
+                written += writeOnce(source);
+                // A short write (the pipe took what it had room for): the rest waits for the next call.
+                if (source.hasRemaining())
+                    return written;
                 continue;
-            written += blocking ? posix.write(fd, source) : posix.writeNonBlocking(fd, source);
-            // A short write (the pipe took what it had room for): the rest waits for the next call.
-            if (source.hasRemaining())
-                break;
+            }
+            long total = 0;
+            for (int i = next; i < end && total < GATHER_SIZE; i++)
+            {
+                total += sources[i].remaining();
+            }
+            ByteBuffer gather = gatherBuffer((int)Math.min(total, GATHER_SIZE));
+            int last = next;
+            for (int i = next; i < end && gather.hasRemaining(); i++)
+            {
+                ByteBuffer part = sources[i];
+                int count = Math.min(part.remaining(), gather.remaining());
+                gather.put(gather.position(), part, part.position(), count);
+                gather.position(gather.position() + count);
+                last = i;
+            }
+            gather.flip();
+            int gathered = gather.remaining();
+            int wrote = writeOnce(gather);
+            written += wrote;
+            // The sources give up what the pipe took, in order.
+            int left = wrote;
+            for (int i = next; i <= last && left > 0; i++)
+            {
+                ByteBuffer part = sources[i];
+                int count = Math.min(part.remaining(), left);
+                part.position(part.position() + count);
+                left -= count;
+            }
+            if (wrote < gathered)
+                return written;
         }
-        return written;
+    }
+
+    private int writeOnce(ByteBuffer source) throws IOException
+    {
+        return blocking ? posix.write(fd, source) : posix.writeNonBlocking(fd, source);
+    }
+
+    /**
+     * @return the gathering buffer, cleared, with room for {@code size} bytes: it grows with the largest flush
+     * seen, up to {@link #GATHER_SIZE}, so that a channel that writes small requests keeps a small one
+     */
+    private ByteBuffer gatherBuffer(int size)
+    {
+        if (gather == null || gather.capacity() < size)
+            gather = ByteBuffer.allocateDirect(Math.min(GATHER_SIZE, Math.max(size, Math.max(MIN_GATHER_SIZE, gather == null ? 0 : gather.capacity() * 2))));
+        gather.clear();
+        return gather;
     }
 
     @Override

@@ -1,0 +1,124 @@
+package org.jettyitk.internal.posix;
+
+import java.io.ByteArrayOutputStream;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Random;
+
+import jnr.posix.POSIX;
+import jnr.posix.POSIXFactory;
+import org.junit.jupiter.api.Test;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+public class DescriptorChannelTest
+{
+    private static final int SMALL_PIPE = 4096;
+
+    @Test
+    public void testGatheredBuffersArriveInOrderFromTheirPositions() throws Exception
+    {
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
+        {
+            ByteBuffer heap = ByteBuffer.wrap("skipHEAD|".getBytes(StandardCharsets.US_ASCII));
+            heap.position(4);
+            ByteBuffer direct = ByteBuffer.allocateDirect(16);
+            direct.put("..frame|".getBytes(StandardCharsets.US_ASCII)).flip().position(2);
+            ByteBuffer empty = ByteBuffer.allocate(0);
+            ByteBuffer tail = ByteBuffer.wrap("tail".getBytes(StandardCharsets.US_ASCII));
+            ByteBuffer[] sources = {ByteBuffer.allocate(3), heap, empty, direct, tail};
+            sources[0].position(3);
+
+            assertEquals(5 + 6 + 4, channel.write(sources, 1, 4));
+
+            for (ByteBuffer source : sources)
+            {
+                assertEquals(0, source.remaining());
+            }
+            assertEquals("HEAD|frame|tail", new String(read(libc, ends[0], 15), StandardCharsets.US_ASCII));
+        }
+        finally
+        {
+            libc.close(ends[0]);
+        }
+    }
+
+    @Test
+    public void testGatheringPastItsSizeWritesEverythingOnABlockingPipe() throws Exception
+    {
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        byte[] expected = new byte[3 * DescriptorChannel.GATHER_SIZE + 17];
+        new Random(7).nextBytes(expected);
+        ByteBuffer[] sources = new ByteBuffer[expected.length / 1000 + 1];
+        for (int i = 0; i < sources.length; i++)
+        {
+            int from = i * 1000;
+            sources[i] = ByteBuffer.wrap(expected, from, Math.min(1000, expected.length - from));
+        }
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        Thread reader = new Thread(() -> received.writeBytes(read(libc, ends[0], expected.length)));
+        reader.start();
+        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
+        {
+            assertEquals(expected.length, channel.write(sources));
+        }
+        reader.join(30_000);
+        libc.close(ends[0]);
+        assertArrayEquals(expected, received.toByteArray());
+    }
+
+    @Test
+    public void testShortWriteOfAFullNonBlockingPipeMovesPositionsByWhatItTook() throws Exception
+    {
+        Posix posix = Posix.get();
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
+        {
+            int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
+            byte[] expected = new byte[capacity + 3000];
+            new Random(11).nextBytes(expected);
+            ByteBuffer first = ByteBuffer.wrap(expected, 0, 1000);
+            ByteBuffer second = ByteBuffer.wrap(expected, 1000, expected.length - 1000);
+
+            long written = channel.write(new ByteBuffer[]{first, second});
+
+            assertEquals(capacity, written);
+            assertEquals(0, first.remaining());
+            assertEquals(expected.length - capacity, second.remaining());
+            assertEquals(0, channel.write(new ByteBuffer[]{second}));
+            byte[] took = read(libc, ends[0], capacity);
+            assertArrayEquals(Arrays.copyOf(expected, capacity), took);
+            assertTrue(channel.write(new ByteBuffer[]{second}) > 0);
+        }
+        finally
+        {
+            libc.close(ends[0]);
+            libc.close(ends[1]);
+        }
+    }
+
+    private static byte[] read(POSIX libc, int fd, int length)
+    {
+        byte[] bytes = new byte[length];
+        ByteBuffer buffer = ByteBuffer.wrap(bytes);
+        while (buffer.hasRemaining())
+        {
+            int read = libc.read(fd, buffer, buffer.remaining());
+            if (read <= 0)
+                break;
+            buffer.position(buffer.position() + read);
+        }
+        return buffer.hasRemaining() ? Arrays.copyOf(bytes, buffer.position()) : bytes;
+    }
+}
