@@ -289,6 +289,15 @@ public class TenantExperienceIT
         Files.copy(base.log, base.dir.resolve("jetty-before-restart.log"), java.nio.file.StandardCopyOption.REPLACE_EXISTING);
         startJetty();
         assertCount(4, session);
+
+        // What the front made for itself in the lasting work directory at the first start is gone: each start
+        // stages a class path and trains an archive of its own, and restarts must not pile them up.
+        try (Stream<Path> entries = Files.list(workDirectory))
+        {
+            List<String> own = entries.map(entry -> entry.getFileName().toString()).filter(name -> !name.startsWith("vhost-")).sorted().toList();
+            assertTrue(own.stream().filter(name -> name.startsWith("classpath-")).count() <= 1, "one start's staged class path: " + own);
+            assertTrue(own.stream().filter(name -> name.startsWith("class-archive-")).count() <= 1, "one start's class-data archive: " + own);
+        }
     }
 
     /**
