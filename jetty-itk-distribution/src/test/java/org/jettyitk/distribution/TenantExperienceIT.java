@@ -220,18 +220,28 @@ public class TenantExperienceIT
         assertTrue(hiddenExit.contains("reason=deploy of " + hidden + " failed: java.io.IOException: app not readable by this vhost's user: " + hidden), hiddenExit);
         assertFalse(hiddenExit.contains("not found"), hiddenExit);
 
-        // The status page: the reason next to the crash count.
-        String missingStatus = vhostStatus("missing");
-        assertTrue(Pattern.compile("\"crashes\":[1-9][0-9]*,\"lastFailure\":\"deploy of " + Pattern.quote(missing.toString()) +
-            " failed: java.io.IOException: app not found: " + Pattern.quote(missing.toString())).matcher(missingStatus).find(), missingStatus);
-        String hiddenStatus = vhostStatus("hidden");
-        assertTrue(Pattern.compile("\"crashes\":[1-9][0-9]*,\"lastFailure\":\"deploy of " + Pattern.quote(hidden.toString()) +
-            " failed: java.io.IOException: app not readable by this vhost's user: " + Pattern.quote(hidden.toString())).matcher(hiddenStatus).find(), hiddenStatus);
+        // The status page: the reason next to the crash count (counted as the exit is handled, just after the
+        // request was answered and the line logged).
+        assertStatusSoon("missing", "deploy of " + missing + " failed: java.io.IOException: app not found: " + missing);
+        assertStatusSoon("hidden", "deploy of " + hidden + " failed: java.io.IOException: app not readable by this vhost's user: " + hidden);
 
         // The worker's own lines (its stack trace) relayed to the log, tabs readable.
         List<String> relayed = log.lines().filter(line -> line.contains(":ojw.missing:")).toList();
         assertTrue(relayed.stream().anyMatch(line -> line.matches(".*\\[\\d+\\]     at org\\.jettyitk\\..*")), "the stack trace is relayed, indented:\n" + String.join("\n", relayed));
         assertTrue(relayed.stream().noneMatch(line -> line.contains("?at ") || line.contains("\t")), "tabs are readable:\n" + String.join("\n", relayed));
+    }
+
+    /**
+     * Asserts that the vhost's entry of the status page soon shows a crash and the failure.
+     */
+    private void assertStatusSoon(String vhost, String failure)
+    {
+        Pattern crashed = Pattern.compile("\"crashes\":[1-9][0-9]*,\"lastFailure\":\"" + Pattern.quote(failure));
+        await().atMost(JettyBase.TIMEOUT).untilAsserted(() ->
+        {
+            String status = vhostStatus(vhost);
+            assertTrue(crashed.matcher(status).find(), status);
+        });
     }
 
     /**
