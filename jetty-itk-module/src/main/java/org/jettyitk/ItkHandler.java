@@ -654,6 +654,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
             frontIdentity = resolveFront(identities);
             activeWorkDirectory = WorkDirectory.open(workDirectory);
+            activeWorkDirectory.deleteLeftovers();
             try
             {
                 activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory.getPath());
@@ -907,7 +908,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
         if (classArchive != null)
         {
-            classArchiveDirectory = Files.createTempDirectory(work, "class-archive-");
+            classArchiveDirectory = Files.createTempDirectory(work, WorkDirectory.CLASS_ARCHIVE_PREFIX);
             // Workers open the archive by its path; they cannot list or write the directory.
             Files.setPosixFilePermissions(classArchiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
             classArchive.train(java, WorkerClassPath.jars(classPath), workerJvmOptions, classArchiveDirectory);

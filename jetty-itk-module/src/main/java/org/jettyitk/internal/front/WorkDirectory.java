@@ -33,6 +33,10 @@ public final class WorkDirectory
     public static final String MODE = "rwx--x--x";
     public static final int HOME_MODE = 0700;
     public static final String HOME_PREFIX = "vhost-";
+    /** The prefix of the class-data archive's directory, which the front (or its spawner) makes at each start. */
+    public static final String CLASS_ARCHIVE_PREFIX = "class-archive-";
+    /** The prefix of the directory of class path entries staged for the workers ({@link WorkerClassPath#readableByAll}). */
+    public static final String CLASS_PATH_PREFIX = "classpath-";
     /** The longest wait for a tenant's {@code HOME} to be emptied by a process of its own. */
     public static final long DELETE_TIMEOUT_SECONDS = 60;
 
@@ -174,6 +178,69 @@ public final class WorkDirectory
         catch (IOException x)
         {
             LOG.warn("cannot delete {}: {}", child, x.getMessage());
+        }
+    }
+
+    /**
+     * <p>Deletes the directories of root's own that an earlier start left in a lasting work directory: the staged
+     * class path, which nothing deletes at stop, and the class-data archive of a front that was killed. Each start
+     * makes new ones: without this, every restart would leave one more copy (an archive is some 20 MiB). Only
+     * root-owned entries with those prefixes are deleted, through descriptors, never following a link; tenants'
+     * {@code HOME}s are left as they are.</p>
+     * <p>Called at start, before this start makes its own: a work directory serves one front at a time, as its
+     * {@code HOME}s do.</p>
+     */
+    public void deleteLeftovers()
+    {
+        if (created)
+            return;
+        try
+        {
+            int directory = posix.openDirectory(path);
+            try
+            {
+                for (String name : posix.list(directory))
+                {
+                    if (name.startsWith(CLASS_ARCHIVE_PREFIX) || name.startsWith(CLASS_PATH_PREFIX))
+                        deleteLeftover(directory, name);
+                }
+            }
+            finally
+            {
+                posix.close(directory);
+            }
+        }
+        catch (IOException x)
+        {
+            LOG.warn("cannot clean work directory {}: {}", path, x.toString());
+        }
+    }
+
+    private void deleteLeftover(int directory, String name)
+    {
+        try
+        {
+            int entry = posix.openDirectoryAt(directory, name);
+            FileStat stat;
+            try
+            {
+                stat = posix.fstat(entry);
+            }
+            finally
+            {
+                posix.close(entry);
+            }
+            if (stat.uid() != posix.geteuid())
+            {
+                LOG.warn("left {}: owned by uid {}, not made by this front", path.resolve(name), stat.uid());
+                return;
+            }
+            deleteAt(directory, name);
+            LOG.info("deleted {}, left by an earlier start", path.resolve(name));
+        }
+        catch (IOException x)
+        {
+            LOG.warn("cannot delete {}: {}", path.resolve(name), x.getMessage());
         }
     }
 

@@ -110,7 +110,7 @@ public final class WorkerClassPath
             }
             if (staging == null)
             {
-                staging = Files.createTempDirectory(stagingParent, "classpath-");
+                staging = Files.createTempDirectory(stagingParent, WorkDirectory.CLASS_PATH_PREFIX);
                 Files.setPosixFilePermissions(staging, READ_ONLY_DIR);
             }
             // Numbered names keep entries with the same file name (two "classes" dirs) apart.

@@ -117,7 +117,7 @@ public final class SpawnerMain
             Path archiveDirectory = null;
             if (classArchive != null)
             {
-                archiveDirectory = Files.createTempDirectory(work, "class-archive-");
+                archiveDirectory = Files.createTempDirectory(work, WorkDirectory.CLASS_ARCHIVE_PREFIX);
                 // Workers open the archive by its path; they cannot list or write the directory.
                 Files.setPosixFilePermissions(archiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
                 classArchive.train(java, WorkerClassPath.jars(classPath), jvmOptions, archiveDirectory);
