@@ -25,6 +25,8 @@ public final class BenchOptions
           --profile               record JFR CPU profiles of the front, a worker and plain Jetty
           --server-jvm-options S  JVM options of the plain Jetty and front JVMs (default: none, the JVM's defaults)
           --worker-jvm-options S  JVM options of the workers (default: jetty-itk's defaults)
+          --front-user UID        run the front as this numeric uid and gid after start (jetty.itk.frontUser),
+                                  its workers spawned by the root spawner (default: the front keeps root)
           --results DIR           where runs/<time>/ and the latest summary go (default bench/results)
           --no-chart              do not draw the PNG chart
           --settle-ms N           quiet time before each idle-memory sample and timed start (default 6000)
@@ -42,6 +44,7 @@ public final class BenchOptions
     public boolean profile;
     public List<String> serverJvmOptions = List.of();
     public String workerJvmOptions;
+    public String frontUser;
     public Path results = Path.of("bench/results");
     public boolean chart = true;
     public long settleMillis = 6000;
@@ -88,6 +91,7 @@ public final class BenchOptions
                     options.serverJvmOptions = value.isEmpty() ? List.of() : Arrays.asList(value.split("\\s+"));
                 }
                 case "--worker-jvm-options" -> options.workerJvmOptions = value(args, ++i, arg);
+                case "--front-user" -> options.frontUser = Integer.toString(positive(arg, value(args, ++i, arg)));
                 case "--results" -> options.results = Path.of(value(args, ++i, arg));
                 case "--no-chart" -> options.chart = false;
                 case "--settle-ms" -> options.settleMillis = Long.parseLong(value(args, ++i, arg));

@@ -192,6 +192,7 @@ public final class BenchRunner
         results.environment.put("java", System.getProperty("java.vm.name") + " " + System.getProperty("java.runtime.version"));
         results.environment.put("jetty", Jetty.VERSION);
         results.environment.put("jetty-itk", productVersion());
+        results.environment.put("jetty-itk front", options.frontUser == null ? "root" : "uid " + options.frontUser + " after start (frontUser), workers spawned by the root spawner");
         results.environment.put("wrk", LoadTools.version(LoadTools.WRK));
         results.environment.put("ab", LoadTools.version(LoadTools.AB));
         results.environment.put("server JVM options (plain Jetty, front)", options.serverJvmOptions.isEmpty() ? "JVM defaults" : String.join(" ", options.serverJvmOptions));
@@ -230,6 +231,8 @@ public final class BenchRunner
         command.addAll(List.of(args));
         if (options.workerJvmOptions != null && args[0].equals("itk"))
             command.addAll(List.of("--worker-jvm-options", options.workerJvmOptions));
+        if (options.frontUser != null && args[0].equals("itk"))
+            command.addAll(List.of("--front-user", options.frontUser));
         return command;
     }
 

@@ -62,6 +62,7 @@ public final class BenchServer
         int vhosts = 1;
         int firstUid = DEFAULT_FIRST_UID;
         String workerJvmOptions = null;
+        String frontUser = null;
         for (int i = 1; i < args.length; i += 2)
         {
             if (i + 1 >= args.length)
@@ -74,6 +75,7 @@ public final class BenchServer
                 case "--vhosts" -> vhosts = Integer.parseInt(value);
                 case "--first-uid" -> firstUid = Integer.parseInt(value);
                 case "--worker-jvm-options" -> workerJvmOptions = value;
+                case "--front-user" -> frontUser = value;
                 default -> usage("unknown option " + args[i]);
             }
         }
@@ -83,7 +85,7 @@ public final class BenchServer
         Handler handler = switch (mode)
         {
             case "plain" -> newPlainApp(base);
-            case "itk" -> newItkFront(base, vhosts, firstUid, workerJvmOptions);
+            case "itk" -> newItkFront(base, vhosts, firstUid, workerJvmOptions, frontUser);
             default ->
             {
                 usage("unknown mode " + mode);
@@ -101,7 +103,7 @@ public final class BenchServer
     private static void usage(String problem)
     {
         System.err.println("BenchServer: " + problem);
-        System.err.println("usage: BenchServer plain|itk --port N --base DIR [--vhosts N] [--first-uid UID] [--worker-jvm-options OPTS]");
+        System.err.println("usage: BenchServer plain|itk --port N --base DIR [--vhosts N] [--first-uid UID] [--worker-jvm-options OPTS] [--front-user UID]");
         System.exit(64);
     }
 
@@ -130,7 +132,7 @@ public final class BenchServer
         return new BenchApp(www);
     }
 
-    private static Handler newItkFront(Path base, int vhosts, int firstUid, String workerJvmOptions) throws Exception
+    private static Handler newItkFront(Path base, int vhosts, int firstUid, String workerJvmOptions, String frontUser) throws Exception
     {
         Files.createDirectories(base);
         // Tenants traverse base to reach their own directory.
@@ -139,6 +141,11 @@ public final class BenchServer
 
         ItkHandler itk = new ItkHandler();
         itk.setSpawnTimeoutMillis(120_000);
+        if (frontUser != null)
+        {
+            itk.setFrontUser(frontUser);
+            itk.setFrontGroup(frontUser);
+        }
         if (workerJvmOptions != null)
             itk.setWorkerJvmOptionString(workerJvmOptions);
         itk.setWorkerClassPath(WorkerClassPath.readableByAll(withoutEntry(System.getProperty("java.class.path"), appClasses), base));

@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
 
+import org.jettyitk.internal.spawner.SpawnerMain;
 import org.jettyitk.internal.worker.WorkerMain;
 
 /**
@@ -133,25 +134,26 @@ public final class ProcStats
     }
 
     /**
-     * @return the live descendants of a front that are not workers
+     * @return the live descendants of a front that are neither workers nor the spawner of a front that runs as
+     * {@code frontUser} (the spawner stays for the front's life; its children are workers or the training)
      */
     public static List<Long> others(long pid)
     {
-        return descendants(pid, false);
+        return descendants(pid, false).stream().filter(child -> !runs(child, SpawnerMain.class)).toList();
     }
 
     private static List<Long> descendants(long pid, boolean workers)
     {
         return ProcessHandle.of(pid)
-            .map(p -> p.descendants().filter(ProcessHandle::isAlive).map(ProcessHandle::pid).filter(child -> isWorker(child) == workers).toList())
+            .map(p -> p.descendants().filter(ProcessHandle::isAlive).map(ProcessHandle::pid).filter(child -> runs(child, WorkerMain.class) == workers).toList())
             .orElse(List.of());
     }
 
-    private static boolean isWorker(long pid)
+    private static boolean runs(long pid, Class<?> main)
     {
         try
         {
-            return Files.readString(Path.of("/proc/" + pid + "/cmdline"), StandardCharsets.ISO_8859_1).contains(WorkerMain.class.getName());
+            return Files.readString(Path.of("/proc/" + pid + "/cmdline"), StandardCharsets.ISO_8859_1).contains(main.getName());
         }
         catch (IOException x)
         {
