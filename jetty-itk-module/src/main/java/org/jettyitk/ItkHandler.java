@@ -13,7 +13,9 @@ import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
 
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpHeaderValue;
@@ -108,6 +110,8 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     public static final int DEFAULT_MAX_WORKERS = 500;
     /** Seconds a client is told to wait when a vhost cannot take its request now. */
     public static final int RETRY_AFTER_SECONDS = 2;
+    /** Seconds between two WARNs that a vhost cannot serve: every request to it fails alike meanwhile. */
+    public static final int UNAVAILABLE_WARN_INTERVAL_SECONDS = 10;
 
     private final List<VirtualHost> virtualHosts = new ArrayList<>();
     private final Map<VirtualHost, WorkerPool> pools = new HashMap<>();
@@ -151,6 +155,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private final AtomicInteger inFlight = new AtomicInteger();
     /** Pools of replaced or removed vhosts that still drain; stopped with the handler at the latest. */
     private final Set<WorkerPool> retiring = ConcurrentHashMap.newKeySet();
+    private final Map<String, UnavailableWarnings> unavailableWarnings = new ConcurrentHashMap<>();
     private final Graceful.Shutdown shutdown = new Graceful.Shutdown(this)
     {
         @Override
@@ -1108,7 +1113,15 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     {
         Throwable cause = failure instanceof CompletionException && failure.getCause() != null ? failure.getCause() : failure;
         if (!(cause instanceof PoolBusyException))
-            LOG.warn("vhost {} unavailable: {}", pool.getName(), cause.toString());
+        {
+            // A client can repeat a request to a broken vhost without end: one WARN per interval, not one each.
+            long unlogged = unavailableWarnings.computeIfAbsent(pool.getName(), name -> new UnavailableWarnings(System::nanoTime,
+                TimeUnit.SECONDS.toNanos(UNAVAILABLE_WARN_INTERVAL_SECONDS))).next();
+            if (unlogged >= 0)
+                LOG.warn("vhost {} unavailable: {}{}", pool.getName(), cause.toString(), unlogged == 0 ? "" : " (and " + unlogged + " requests since the last warning)");
+            else if (LOG.isDebugEnabled())
+                LOG.debug("vhost {} unavailable: {}", pool.getName(), cause.toString());
+        }
         response.getHeaders().put(HttpHeader.RETRY_AFTER, Integer.toString(RETRY_AFTER_SECONDS));
         Response.writeError(request, response, callback, HttpStatus.SERVICE_UNAVAILABLE_503, "Service Unavailable: " + pool.getName());
     }
@@ -1117,6 +1130,42 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     public void dump(Appendable out, String indent) throws IOException
     {
         dumpObjects(out, indent, new org.eclipse.jetty.util.component.DumpableCollection("vhosts", getVirtualHosts()));
+    }
+
+    /**
+     * When the last WARN that a vhost is unavailable was logged, and how many failed requests were not logged since.
+     */
+    static final class UnavailableWarnings
+    {
+        private final LongSupplier nanoClock;
+        private final long intervalNanos;
+        private long lastNanos;
+        private boolean warned;
+        private long unlogged;
+
+        UnavailableWarnings(LongSupplier nanoClock, long intervalNanos)
+        {
+            this.nanoClock = nanoClock;
+            this.intervalNanos = intervalNanos;
+        }
+
+        /**
+         * @return the requests not logged since the last WARN if this one is to be logged, else -1
+         */
+        synchronized long next()
+        {
+            long now = nanoClock.getAsLong();
+            if (warned && now - lastNanos < intervalNanos)
+            {
+                unlogged++;
+                return -1;
+            }
+            long previous = unlogged;
+            warned = true;
+            lastNanos = now;
+            unlogged = 0;
+            return previous;
+        }
     }
 
     /**
