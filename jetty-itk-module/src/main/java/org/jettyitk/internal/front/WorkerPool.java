@@ -8,6 +8,7 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
@@ -343,10 +344,10 @@ public class WorkerPool extends ContainerLifeCycle
     /**
      * <p>Finds a worker for one request: a ready one with room, else the one being spawned, else a new one.</p>
      * <p>A new worker's slot is reserved under the lock (in the budget, and as the spawn in flight that later
-     * requests wait for); the fork and exec of its process and the start of its threads happen after the lock is
-     * released, so that other requests, the sweep, the status page and {@code dump()} never wait for them; the
-     * worker is then published under the lock, or, if the launch failed, the slot is released and the waiting
-     * requests fail.</p>
+     * requests wait for); the fork and exec of its process and the start of its threads happen on the server's
+     * executor without the lock, so that neither the caller's thread nor other requests, the sweep, the status
+     * page or {@code dump()} wait for them; the worker is then published under the lock, or, if the launch failed,
+     * the slot is released and the waiting requests fail.</p>
      *
      * @return a future worker to carry one request; failed with {@link PoolBusyException} when the vhost
      * cannot take it now, or with the spawn failure
@@ -356,6 +357,7 @@ public class WorkerPool extends ContainerLifeCycle
         List<Worker> recycle = new ArrayList<>();
         CompletableFuture<Worker> result = null;
         Spawn reserved = null;
+        boolean refused = false;
         try (AutoLock ignored = lock.lock())
         {
             if (!isRunning())
@@ -391,6 +393,7 @@ public class WorkerPool extends ContainerLifeCycle
                 }
                 else
                 {
+                    refused = true;
                     result = CompletableFuture.failedFuture(new PoolBusyException(refusal));
                 }
             }
@@ -400,8 +403,8 @@ public class WorkerPool extends ContainerLifeCycle
             retire(worker, "recycled after " + worker.getRequests() + " requests, " + worker.getUptime().toSeconds() + "s");
         }
         if (reserved != null)
-            launch(reserved);
-        if (result.isCompletedExceptionally())
+            execute(reserved);
+        if (refused)
             rejected.incrementAndGet();
         return result;
     }
@@ -425,14 +428,32 @@ public class WorkerPool extends ContainerLifeCycle
     }
 
     /**
-     * Launches the worker of a reserved slot, without the lock, then publishes it under the lock.
+     * Launches the worker of a reserved slot on the server's executor: a fork and exec (or a round trip to the
+     * spawner) blocks, and the caller may be a selector thread (the handler does not block, so Jetty may call it
+     * there), which must go on serving every other connection meanwhile.
      */
-    private void launch(Spawn reserved)
+    private void execute(Spawn reserved)
     {
         // The waiting requests wait no longer than the spawn timeout, however long the launch takes; the worker's
         // own spawn timeout then bounds the wait for its readiness.
         Scheduler.Task timeout = scheduler.schedule(() -> reserved.ready.completeExceptionally(
             new TimeoutException("worker for vhost " + name + " not launched within spawn timeout")), settings.spawnTimeout().toMillis(), TimeUnit.MILLISECONDS);
+        try
+        {
+            client.getExecutor().execute(() -> launch(reserved, timeout));
+        }
+        catch (RejectedExecutionException x)
+        {
+            timeout.cancel();
+            onLaunchFailure(reserved, new IOException("vhost " + name + ": no thread to launch a worker", x));
+        }
+    }
+
+    /**
+     * Launches the worker of a reserved slot, without the lock, then publishes it under the lock.
+     */
+    private void launch(Spawn reserved, Scheduler.Task timeout)
+    {
         Worker worker;
         try
         {
@@ -440,15 +461,9 @@ public class WorkerPool extends ContainerLifeCycle
         }
         catch (IOException | RuntimeException x)
         {
-            try (AutoLock ignored = lock.lock())
-            {
-                spawn = null;
-                budget.release();
-            }
             timeout.cancel();
             LOG.warn("cannot spawn worker for vhost {}", name, x);
-            reserved.ready.completeExceptionally(x);
-            reserved.done.complete(null);
+            onLaunchFailure(reserved, x);
             return;
         }
         timeout.cancel();
@@ -490,6 +505,19 @@ public class WorkerPool extends ContainerLifeCycle
             }
             reserved.done.complete(null);
         });
+    }
+
+    private void onLaunchFailure(Spawn reserved, Throwable failure)
+    {
+        try (AutoLock ignored = lock.lock())
+        {
+            spawn = null;
+            budget.release();
+        }
+        // Counted once, as the request that asked for the spawn.
+        rejected.incrementAndGet();
+        reserved.ready.completeExceptionally(failure);
+        reserved.done.complete(null);
     }
 
     private boolean isWornOut(Worker worker)
