@@ -76,6 +76,9 @@ import org.slf4j.LoggerFactory;
  * <p>All configuration is checked by {@link #start()}: an unknown user or group, uid or gid 0, an id outside
  * {@link #setMinId(int) minId}..{@link #setMaxId(int) maxId}, a duplicate host name or a vhost without user
  * or app fails the start with a message naming the vhost.</p>
+ * <p>A vhost's limits and timeouts are its own where it sets them, else this handler's: they are resolved and
+ * checked once, into a {@link VhostSettings}, when the vhost's pool is made, and kept for the life of that pool. A
+ * setter called on a started handler reaches the vhosts added or replaced afterwards.</p>
  * <p>It takes part in Jetty's graceful stop ({@link Graceful}): when the server stops with a stop timeout
  * ({@code jetty.server.stopTimeout}), requests for every vhost still in flight finish first, all at once, while
  * new ones get 503; only then are the workers stopped. What still runs at the timeout is aborted and logged.</p>
