@@ -1,5 +1,6 @@
 package org.jettyitk.tests;
 
+import java.io.IOException;
 import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -7,6 +8,7 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
 
 import org.eclipse.jetty.client.CompletableResponseListener;
 import org.eclipse.jetty.client.ContentResponse;
@@ -33,7 +35,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * <p>A worker's spawn holds no lock of its pool: while the process is launched, the pool answers (its counts, its
  * {@code dump()}, the status page) and takes more requests, which wait for that worker; a pool stopped during the
- * launch stops the worker it missed, and its stop waits for it.</p>
+ * launch stops the worker it missed, and its stop waits for it; a launch that fails fails the requests that waited
+ * for it and frees its slot.</p>
  * <p>The workers are launched by the product's {@link ProcessWorkerLauncher}, behind a gate the test opens.</p>
  */
 public class SpawnTest
@@ -43,6 +46,8 @@ public class SpawnTest
     private final CountDownLatch launching = new CountDownLatch(1);
     private final CountDownLatch gate = new CountDownLatch(1);
     private final List<Process> launched = new CopyOnWriteArrayList<>();
+    /** How many launches, from the first, fail once past the gate. */
+    private final AtomicInteger failures = new AtomicInteger();
     private ItkTestServer front;
     private VirtualHost alice;
 
@@ -82,6 +87,8 @@ public class SpawnTest
             {
                 throw new IllegalStateException(x);
             }
+            if (failures.getAndDecrement() > 0)
+                throw new IOException("launch refused by the test");
             Process process = launcher.launch(arguments, directory);
             launched.add(process);
             return process;
@@ -152,6 +159,29 @@ public class SpawnTest
         assertEquals(lines(one.getContentAsString()).get("pid"), lines(two.getContentAsString()).get("pid"));
         assertEquals(1, pool.getSpawned());
         assertEquals(1, launched.size());
+    }
+
+    @Test
+    public void testFailedLaunchFailsItsWaitersAndFreesItsSlot() throws Exception
+    {
+        failures.set(1);
+        start();
+        WorkerPool pool = front.itk.getWorkerPool(alice);
+        CompletableFuture<ContentResponse> first = send();
+        assertTrue(launching.await(TIMEOUT_SECONDS, TimeUnit.SECONDS), "no launch");
+        CompletableFuture<ContentResponse> second = send();
+        await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> pool.getInFlight() == 2);
+
+        gate.countDown();
+
+        // Both waited for the launch that failed: both get 503, and the slot is free again.
+        assertEquals(503, first.get(TIMEOUT_SECONDS, TimeUnit.SECONDS).getStatus());
+        assertEquals(503, second.get(TIMEOUT_SECONDS, TimeUnit.SECONDS).getStatus());
+        assertEquals(0, front.itk.getWorkerBudget().getUsed());
+        assertEquals(0, pool.getSpawned());
+        ContentResponse next = send().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        assertEquals(200, next.getStatus(), next::getContentAsString);
+        assertEquals(1, pool.getSpawned());
     }
 
     @Test
