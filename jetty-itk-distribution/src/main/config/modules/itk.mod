@@ -113,6 +113,14 @@ etc/jetty-itk.xml
 ## How long requests in flight may take to finish when a worker is stopped or replaced, in ms.
 # jetty.itk.drainTimeoutMillis=30000
 
+## Crash loops: a vhost whose workers exit unexpectedly crashLimit times within crashIntervalMillis gets no new
+## worker (its requests get 503 with Retry-After) for minCrashBackoffMillis, doubled at each new loop up to
+## maxCrashBackoffMillis; a worker that gets ready ends the loop.
+# jetty.itk.crashLimit=3
+# jetty.itk.crashIntervalMillis=10000
+# jetty.itk.minCrashBackoffMillis=1000
+# jetty.itk.maxCrashBackoffMillis=60000
+
 ## Most worker processes of all vhosts at once (0: no cap).
 # jetty.itk.maxWorkers=500
 

@@ -43,6 +43,7 @@ import org.jettyitk.internal.front.StatusAccess;
 import org.jettyitk.internal.front.WorkerClassArchive;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerLauncher;
+import org.jettyitk.internal.front.VhostSettings;
 import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.front.SpawnerLauncher;
 import org.jettyitk.internal.posix.FrontPrivileges;
@@ -77,6 +78,9 @@ import org.slf4j.LoggerFactory;
  * <p>All configuration is checked by {@link #start()}: an unknown user or group, uid or gid 0, an id outside
  * {@link #setMinId(int) minId}..{@link #setMaxId(int) maxId}, a duplicate host name or a vhost without user
  * or app fails the start with a message naming the vhost.</p>
+ * <p>A vhost's limits and timeouts are its own where it sets them, else this handler's: they are resolved and
+ * checked once, into a {@link VhostSettings}, when the vhost's pool is made, and kept for the life of that pool. A
+ * setter called on a started handler reaches the vhosts added or replaced afterwards.</p>
  * <p>It takes part in Jetty's graceful stop ({@link Graceful}): when the server stops with a stop timeout
  * ({@code jetty.server.stopTimeout}), requests for every vhost still in flight finish first, all at once, while
  * new ones get 503; only then are the workers stopped. What still runs at the timeout is aborted and logged.</p>
@@ -132,15 +136,25 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private Path classArchiveDirectory;
     private Path workDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
-    private int maxWorkersPerVirtualHost = WorkerPool.DEFAULT_MAX_WORKERS;
-    private int maxRequestsPerVirtualHost = WorkerPool.DEFAULT_MAX_REQUESTS;
-    private long idleTimeoutMillis = WorkerPool.DEFAULT_IDLE_TIMEOUT.toMillis();
-    private long maxRequestsPerWorker = WorkerPool.DEFAULT_MAX_REQUESTS_PER_WORKER;
-    private long maxWorkerAgeMillis = WorkerPool.DEFAULT_MAX_WORKER_AGE.toMillis();
-    private long requestTimeoutMillis;
-    private long drainTimeoutMillis = WorkerPool.DEFAULT_DRAIN_TIMEOUT.toMillis();
-    private int maxWebSocketsPerVirtualHost = WorkerPool.DEFAULT_MAX_WEBSOCKETS;
-    private long webSocketIdleTimeoutMillis = WorkerPool.DEFAULT_WEBSOCKET_IDLE_TIMEOUT.toMillis();
+    private int maxWorkersPerVirtualHost = VhostSettings.DEFAULT_MAX_WORKERS;
+    private int maxStreamsPerWorker = VhostSettings.DEFAULT_MAX_STREAMS_PER_WORKER;
+    private int maxRequestsPerVirtualHost = VhostSettings.DEFAULT_MAX_REQUESTS;
+    private long idleTimeoutMillis = VhostSettings.DEFAULT_IDLE_TIMEOUT.toMillis();
+    private long maxRequestsPerWorker = VhostSettings.DEFAULT_MAX_REQUESTS_PER_WORKER;
+    private long maxWorkerAgeMillis = VhostSettings.DEFAULT_MAX_WORKER_AGE.toMillis();
+    private long requestTimeoutMillis = VhostSettings.DEFAULT_REQUEST_TIMEOUT.toMillis();
+    private long drainTimeoutMillis = VhostSettings.DEFAULT_DRAIN_TIMEOUT.toMillis();
+    private long exitTimeoutMillis = VhostSettings.DEFAULT_EXIT_TIMEOUT.toMillis();
+    private long writeStallTimeoutMillis = VhostSettings.DEFAULT_WRITE_STALL_TIMEOUT.toMillis();
+    private int maxWastedFramesPerSecond = VhostSettings.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
+    private int maxQueuedFrames = VhostSettings.DEFAULT_MAX_QUEUED_FRAMES;
+    private int maxWebSocketsPerVirtualHost = VhostSettings.DEFAULT_MAX_WEBSOCKETS;
+    private long webSocketIdleTimeoutMillis = VhostSettings.DEFAULT_WEBSOCKET_IDLE_TIMEOUT.toMillis();
+    private int crashLimit = VhostSettings.DEFAULT_CRASH_LIMIT;
+    private long crashIntervalMillis = VhostSettings.DEFAULT_CRASH_INTERVAL.toMillis();
+    private long minCrashBackoffMillis = VhostSettings.DEFAULT_MIN_CRASH_BACKOFF.toMillis();
+    private long maxCrashBackoffMillis = VhostSettings.DEFAULT_MAX_CRASH_BACKOFF.toMillis();
+    private long sweepIntervalMillis = VhostSettings.DEFAULT_SWEEP_INTERVAL.toMillis();
     private int maxWorkers = DEFAULT_MAX_WORKERS;
     private String statusPath;
     private volatile StatusAccess statusAccess = new StatusAccess(StatusAccess.LOOPBACK);
@@ -466,6 +480,19 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         this.maxWorkersPerVirtualHost = max;
     }
 
+    @ManagedAttribute("Most requests and WebSockets on one worker before another is used")
+    public int getMaxStreamsPerWorker()
+    {
+        return maxStreamsPerWorker;
+    }
+
+    public void setMaxStreamsPerWorker(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxStreamsPerWorker < 1: " + max);
+        this.maxStreamsPerWorker = max;
+    }
+
     @ManagedAttribute("Default most requests of a vhost in flight; more get 503 with Retry-After")
     public int getMaxRequestsPerVirtualHost()
     {
@@ -560,6 +587,115 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         this.drainTimeoutMillis = nonNegative("drainTimeoutMillis", millis);
     }
 
+    @ManagedAttribute("How long a stopped worker may take to exit before it is killed, in ms")
+    public long getExitTimeoutMillis()
+    {
+        return exitTimeoutMillis;
+    }
+
+    public void setExitTimeoutMillis(long millis)
+    {
+        this.exitTimeoutMillis = nonNegative("exitTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("How long a worker's stdin may take nothing while the front has bytes for it before the worker is killed, in ms; 0 never")
+    public long getWriteStallTimeoutMillis()
+    {
+        return writeStallTimeoutMillis;
+    }
+
+    public void setWriteStallTimeoutMillis(long millis)
+    {
+        this.writeStallTimeoutMillis = nonNegative("writeStallTimeoutMillis", millis);
+    }
+
+    @ManagedAttribute("Frames a worker may send in one second that oblige the front to answer or make no progress")
+    public int getMaxWastedFramesPerSecond()
+    {
+        return maxWastedFramesPerSecond;
+    }
+
+    public void setMaxWastedFramesPerSecond(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxWastedFramesPerSecond < 1: " + max);
+        this.maxWastedFramesPerSecond = max;
+    }
+
+    @ManagedAttribute("Frames the front may hold queued toward one worker before it is killed as not reading")
+    public int getMaxQueuedFrames()
+    {
+        return maxQueuedFrames;
+    }
+
+    public void setMaxQueuedFrames(int max)
+    {
+        if (max < 1)
+            throw new IllegalArgumentException("maxQueuedFrames < 1: " + max);
+        this.maxQueuedFrames = max;
+    }
+
+    @ManagedAttribute("Unexpected worker exits of a vhost within crashIntervalMillis that pause its spawning")
+    public int getCrashLimit()
+    {
+        return crashLimit;
+    }
+
+    public void setCrashLimit(int crashLimit)
+    {
+        if (crashLimit < 1)
+            throw new IllegalArgumentException("crashLimit < 1: " + crashLimit);
+        this.crashLimit = crashLimit;
+    }
+
+    @ManagedAttribute("The window in which crashLimit unexpected exits make a crash loop, in ms")
+    public long getCrashIntervalMillis()
+    {
+        return crashIntervalMillis;
+    }
+
+    public void setCrashIntervalMillis(long millis)
+    {
+        this.crashIntervalMillis = positive("crashIntervalMillis", millis);
+    }
+
+    @ManagedAttribute("The first pause of a crash-looping vhost's spawning, in ms; doubled at each new loop")
+    public long getMinCrashBackoffMillis()
+    {
+        return minCrashBackoffMillis;
+    }
+
+    public void setMinCrashBackoffMillis(long millis)
+    {
+        this.minCrashBackoffMillis = positive("minCrashBackoffMillis", millis);
+    }
+
+    @ManagedAttribute("The longest pause of a crash-looping vhost's spawning, in ms")
+    public long getMaxCrashBackoffMillis()
+    {
+        return maxCrashBackoffMillis;
+    }
+
+    /**
+     * @param millis the longest pause, at least {@link #getMinCrashBackoffMillis() minCrashBackoffMillis} (checked
+     * at start, so that the two may be set in any order)
+     */
+    public void setMaxCrashBackoffMillis(long millis)
+    {
+        this.maxCrashBackoffMillis = positive("maxCrashBackoffMillis", millis);
+    }
+
+    @ManagedAttribute("How often each vhost's workers are checked (idle, worn out, not reading), in ms")
+    public long getSweepIntervalMillis()
+    {
+        return sweepIntervalMillis;
+    }
+
+    public void setSweepIntervalMillis(long millis)
+    {
+        this.sweepIntervalMillis = positive("sweepIntervalMillis", millis);
+    }
+
     @ManagedAttribute("Most worker processes of all vhosts at once; 0 no cap")
     public int getMaxWorkers()
     {
@@ -615,6 +751,13 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     {
         if (value < 0)
             throw new IllegalArgumentException(name + " < 0: " + value);
+        return value;
+    }
+
+    private static long positive(String name, long value)
+    {
+        if (value < 1)
+            throw new IllegalArgumentException(name + " < 1: " + value);
         return value;
     }
 
@@ -763,6 +906,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
 
     private WorkerPool newPool(VirtualHost virtualHost, Identity identity)
     {
+        VhostSettings settings = settingsOf(virtualHost);
         tenantUids.add(identity.uid());
         // Said when the vhost is loaded, not only by a worker that fails later; it still loads: the app may come.
         String appProblem = AppCheck.problem(virtualHost.getApp(), identity);
@@ -784,38 +928,34 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
             virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
             virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()), virtualHost.getSessionStore());
-        WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout, budget);
-        pool.setMaxWorkers(orDefault(virtualHost.getMaxWorkers(), maxWorkersPerVirtualHost));
-        pool.setMaxRequests(orDefault(virtualHost.getMaxRequests(), maxRequestsPerVirtualHost));
-        pool.setIdleTimeoutMillis(orDefault(virtualHost.getIdleTimeoutMillis(), idleTimeoutMillis));
-        pool.setMaxRequestsPerWorker(orDefault(virtualHost.getMaxRequestsPerWorker(), maxRequestsPerWorker));
-        pool.setMaxWorkerAgeMillis(orDefault(virtualHost.getMaxWorkerAgeMillis(), maxWorkerAgeMillis));
-        pool.setRequestTimeoutMillis(orDefault(virtualHost.getRequestTimeoutMillis(), requestTimeoutMillis));
-        pool.setDrainTimeoutMillis(drainTimeoutMillis);
-        pool.setMaxWebSockets(orDefault(virtualHost.getMaxWebSockets(), maxWebSocketsPerVirtualHost));
-        pool.setWebSocketIdleTimeoutMillis(orDefault(virtualHost.getWebSocketIdleTimeoutMillis(), webSocketIdleTimeoutMillis));
+        TenantLog log = null;
         if (virtualHost.getLogFile() != null)
         {
             try
             {
-                pool.setTenantLog(new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize(), identity.gid()));
+                log = new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize(), identity.gid());
             }
             catch (IOException x)
             {
                 throw new IllegalStateException("vhost '" + virtualHost.getName() + "': log file " + virtualHost.getLogFile() + ": " + x.getMessage(), x);
             }
         }
-        return pool;
+        return new WorkerPool(arguments, settings, home, activeLauncher, client, getServer().getScheduler(), budget, log);
     }
 
-    private static int orDefault(int value, int fallback)
+    /**
+     * @throws IllegalStateException naming the vhost and the value, if a resolved value is out of its range
+     */
+    private VhostSettings settingsOf(VirtualHost virtualHost)
     {
-        return value == VirtualHost.UNSET ? fallback : value;
-    }
-
-    private static long orDefault(long value, long fallback)
-    {
-        return value == VirtualHost.UNSET ? fallback : value;
+        try
+        {
+            return VhostSettings.of(virtualHost, this);
+        }
+        catch (IllegalArgumentException x)
+        {
+            throw new IllegalStateException(x.getMessage(), x);
+        }
     }
 
     private Routes newRoutes()
@@ -861,6 +1001,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 throw new IllegalStateException("vhost '" + name + "': no host name");
             if (virtualHost.getApp() == null || virtualHost.getApp().isBlank())
                 throw new IllegalStateException("vhost '" + name + "': no app");
+            settingsOf(virtualHost);
             try
             {
                 ProcessWorkerLauncher.checkEnvironment(name, virtualHost.getEnvironment());

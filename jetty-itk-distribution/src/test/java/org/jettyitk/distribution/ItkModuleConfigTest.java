@@ -101,6 +101,10 @@ public class ItkModuleConfigTest
         settings.put("maxWorkerAgeMillis", itk.getMaxWorkerAgeMillis());
         settings.put("requestTimeoutMillis", itk.getRequestTimeoutMillis());
         settings.put("drainTimeoutMillis", itk.getDrainTimeoutMillis());
+        settings.put("crashLimit", itk.getCrashLimit());
+        settings.put("crashIntervalMillis", itk.getCrashIntervalMillis());
+        settings.put("minCrashBackoffMillis", itk.getMinCrashBackoffMillis());
+        settings.put("maxCrashBackoffMillis", itk.getMaxCrashBackoffMillis());
         settings.put("maxWebSocketsPerVirtualHost", itk.getMaxWebSocketsPerVirtualHost());
         settings.put("webSocketIdleTimeoutMillis", itk.getWebSocketIdleTimeoutMillis());
         settings.put("maxWorkers", itk.getMaxWorkers());
@@ -131,6 +135,10 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.maxWorkerAgeMillis", "60000");
         properties.put("jetty.itk.requestTimeoutMillis", "9000");
         properties.put("jetty.itk.drainTimeoutMillis", "2000");
+        properties.put("jetty.itk.crashLimit", "5");
+        properties.put("jetty.itk.crashIntervalMillis", "20000");
+        properties.put("jetty.itk.minCrashBackoffMillis", "500");
+        properties.put("jetty.itk.maxCrashBackoffMillis", "8000");
         properties.put("jetty.itk.maxWebSocketsPerVirtualHost", "12");
         properties.put("jetty.itk.webSocketIdleTimeoutMillis", "45000");
         properties.put("jetty.itk.maxWorkers", "7");
@@ -162,6 +170,10 @@ public class ItkModuleConfigTest
         expected.put("maxWorkerAgeMillis", 60000L);
         expected.put("requestTimeoutMillis", 9000L);
         expected.put("drainTimeoutMillis", 2000L);
+        expected.put("crashLimit", 5);
+        expected.put("crashIntervalMillis", 20000L);
+        expected.put("minCrashBackoffMillis", 500L);
+        expected.put("maxCrashBackoffMillis", 8000L);
         expected.put("maxWebSocketsPerVirtualHost", 12);
         expected.put("webSocketIdleTimeoutMillis", 45000L);
         expected.put("maxWorkers", 7);

@@ -114,6 +114,19 @@ public class ConfigurationTest
     }
 
     @Test
+    public void testCrashBackoffShorterThanItsStartFailsStart() throws Exception
+    {
+        // Each setter takes its value; only the resolved settings can tell that the two do not fit together.
+        try (ItkTestServer front = new ItkTestServer())
+        {
+            front.add(vhost("alice", "alice.test", "41001", "41001"));
+            front.itk.setMinCrashBackoffMillis(5000);
+            front.itk.setMaxCrashBackoffMillis(1000);
+            assertEquals("vhost 'alice': maxCrashBackoffMillis < 5000: 1000", assertThrows(IllegalStateException.class, front.server::start).getMessage());
+        }
+    }
+
+    @Test
     public void testDuplicateHostNameFailsStart() throws Exception
     {
         assertEquals("vhost 'bob': duplicate host name 'alice.test', already in vhost 'alice'",

@@ -16,6 +16,7 @@ import org.eclipse.jetty.client.CompletableResponseListener;
 import org.eclipse.jetty.client.ContentResponse;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.front.Worker;
+import org.jettyitk.internal.front.VhostSettings;
 import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.junit.jupiter.api.AfterEach;
@@ -249,8 +250,8 @@ public class HostileTenantTest
             System.out.printf("flood: killed: %s; queued at most %d frames and %d bytes%n", worker.getKillReason(), maxQueuedFrames.get(), maxQueuedBytes.get());
         }
         String reason = worker.getKillReason();
-        assertTrue(reason != null && reason.contains("flood: more than " + WorkerPool.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND), "kill reason: " + reason);
-        assertTrue(maxQueuedFrames.get() <= WorkerPool.DEFAULT_MAX_QUEUED_FRAMES, "frames queued toward the worker: " + maxQueuedFrames.get());
+        assertTrue(reason != null && reason.contains("flood: more than " + VhostSettings.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND), "kill reason: " + reason);
+        assertTrue(maxQueuedFrames.get() <= VhostSettings.DEFAULT_MAX_QUEUED_FRAMES, "frames queued toward the worker: " + maxQueuedFrames.get());
         assertTrue(maxQueuedBytes.get() <= PipeEndPoint.WRITE_BEHIND_LIMIT + PipeEndPoint.READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
         assertBystanderServed(bystanderPid);
         assertNotEquals(flooderPid, pid(flooder));

@@ -49,6 +49,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 public class PoolPolicyTest
 {
     private static final long IDLE_TIMEOUT_MILLIS = 1500;
+    private static final int CRASH_LIMIT = 3;
+    private static final long CRASH_BACKOFF_MILLIS = 100;
     private static final long MAX_REQUESTS_PER_WORKER = 20;
     private static final int RECYCLE_REQUESTS = 100;
     private static final int RECYCLE_CONCURRENCY = 10;
@@ -302,27 +304,56 @@ public class PoolPolicyTest
         VirtualHost crash = front.addTestApp("crash", ALICE);
         crash.setHandlerClass(CrashingApp.class.getName());
         VirtualHost other = front.addTestApp("other", ALICE);
+        // Windows far longer than the test: however slowly the failing workers start, their crashes make one loop,
+        // and the pause lasts until the end of the test.
+        front.itk.setCrashLimit(CRASH_LIMIT);
+        front.itk.setCrashIntervalMillis(TimeUnit.MINUTES.toMillis(10));
+        front.itk.setMinCrashBackoffMillis(TimeUnit.MINUTES.toMillis(10));
+        front.itk.setMaxCrashBackoffMillis(TimeUnit.MINUTES.toMillis(10));
         front.start();
         WorkerPool pool = pool(crash);
         // Each request spawns a worker that fails to deploy: 503, until the crashes trigger the backoff.
-        for (int i = 0; i < WorkerPool.CRASH_LIMIT; i++)
+        for (int i = 0; i < CRASH_LIMIT; i++)
         {
             ContentResponse response = get(crash, "/pid");
             assertEquals(503, response.getStatus(), response::getContentAsString);
             assertNotNull(response.getHeaders().get(HttpHeader.RETRY_AFTER), "Retry-After");
         }
-        await().atMost(30, TimeUnit.SECONDS).pollInterval(10, TimeUnit.MILLISECONDS).until(() -> pool.getCrashes() >= WorkerPool.CRASH_LIMIT);
+        await().atMost(30, TimeUnit.SECONDS).pollInterval(10, TimeUnit.MILLISECONDS).until(() -> pool.getCrashes() >= CRASH_LIMIT);
         long spawned = pool.getSpawned();
 
-        // Within the backoff (WorkerPool.MIN_BACKOFF, far longer than a loopback request) nothing is spawned.
         ContentResponse paused = get(crash, "/pid");
 
         assertEquals(503, paused.getStatus(), paused::getContentAsString);
         assertNotNull(paused.getHeaders().get(HttpHeader.RETRY_AFTER), "Retry-After");
         assertEquals(spawned, pool.getSpawned());
-        assertTrue(pool.getCrashes() >= WorkerPool.CRASH_LIMIT, () -> "crashes " + pool.getCrashes());
-        assertEquals(WorkerPool.CRASH_LIMIT, spawned);
+        assertEquals(CRASH_LIMIT, pool.getCrashes());
+        assertEquals(CRASH_LIMIT, spawned);
         assertEquals(200, get(other, "/pid").getStatus());
+    }
+
+    @Test
+    public void testCrashBackoffEndsAndSpawningResumes() throws Exception
+    {
+        front = new ItkTestServer();
+        VirtualHost crash = front.addTestApp("crash", ALICE);
+        crash.setHandlerClass(CrashingApp.class.getName());
+        // One crash is a loop; the pause is short, so the next request after it spawns again.
+        front.itk.setCrashLimit(1);
+        front.itk.setCrashIntervalMillis(TimeUnit.MINUTES.toMillis(10));
+        front.itk.setMinCrashBackoffMillis(CRASH_BACKOFF_MILLIS);
+        front.itk.setMaxCrashBackoffMillis(CRASH_BACKOFF_MILLIS);
+        front.start();
+        WorkerPool pool = pool(crash);
+        assertEquals(503, get(crash, "/pid").getStatus());
+        await().atMost(30, TimeUnit.SECONDS).pollInterval(10, TimeUnit.MILLISECONDS).until(() -> pool.getCrashes() == 1);
+
+        // Whether a request falls within the pause or not, one after it spawns a worker again.
+        await().atMost(30, TimeUnit.SECONDS).pollInterval(CRASH_BACKOFF_MILLIS, TimeUnit.MILLISECONDS).until(() ->
+        {
+            assertEquals(503, get(crash, "/pid").getStatus());
+            return pool.getSpawned() == 2;
+        });
     }
 
     @Test

@@ -51,7 +51,7 @@ class WorkerFrameGuard implements Consumer<ByteBuffer>
     /**
      * Frames the front's session may have queued toward a worker, unwritten, when the worker sends a wasted frame.
      * Far above what a healthy worker's requests queue (a HEADERS and a DATA frame for each of its
-     * {@link WorkerPool#DEFAULT_MAX_STREAMS_PER_WORKER} streams), far below a memory concern (each is under a KiB,
+     * {@link VhostSettings#DEFAULT_MAX_STREAMS_PER_WORKER} streams), far below a memory concern (each is under a KiB,
      * but for request DATA, bounded by the worker's flow-control windows).
      */
     static final int DEFAULT_MAX_QUEUED_FRAMES = 8192;

@@ -8,7 +8,9 @@ import java.util.ArrayList;
 import java.util.Deque;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -40,102 +42,71 @@ import org.slf4j.LoggerFactory;
  *   <li>{@link #tryOpenWebSocket()} / {@link #closeWebSocket()} bound the WebSockets of the vhost open at once
  *   ({@link #getMaxWebSockets()}); the front closes one idle for {@link #getWebSocketIdleTimeoutMillis()}. An open
  *   WebSocket keeps its worker from being reaped as idle, and takes one of its streams.</li>
- *   <li>Crash loops back off: {@value #CRASH_LIMIT} unexpected exits within {@link #CRASH_INTERVAL} stop
- *   spawning for a backoff that doubles up to {@link #MAX_BACKOFF}; a worker that gets ready resets it.</li>
+ *   <li>Crash loops back off: {@link VhostSettings#crashLimit()} unexpected exits within
+ *   {@link VhostSettings#crashInterval()} stop spawning for a backoff that starts at
+ *   {@link VhostSettings#minCrashBackoff()} and doubles up to {@link VhostSettings#maxCrashBackoff()}; a worker that
+ *   gets ready resets it.</li>
  * </ul>
- * <p>Vocabulary from Jetty's {@code Pool}: a spawn reserves its slot (in the budget, then the list) first; a
- * launch failure removes it; an exit removes the worker.</p>
+ * <p>Vocabulary from Jetty's {@code Pool}: a spawn reserves its slot (in the budget, and as the spawn in flight)
+ * under the lock, launches its process outside it, then publishes its worker under the lock; a launch failure
+ * releases the slot; an exit removes the worker. A worker whose launch ends after the pool stopped is stopped at
+ * once, and the pool's stop waits for it.</p>
+ * <p>Its limits and timeouts are one {@link VhostSettings}, fixed for the life of the pool: a vhost that changes
+ * gets a new pool.</p>
  */
 @ManagedObject("The workers of one vhost")
 public class WorkerPool extends ContainerLifeCycle
 {
     private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
-    public static final int DEFAULT_MAX_WORKERS = 1;
-    public static final int DEFAULT_MAX_STREAMS_PER_WORKER = 1000;
-    public static final int DEFAULT_MAX_REQUESTS = 1000;
-    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(10);
-    public static final long DEFAULT_MAX_REQUESTS_PER_WORKER = 0;
-    /** WebSockets of one vhost open at once: each holds one of its worker's HTTP/2 streams. */
-    public static final int DEFAULT_MAX_WEBSOCKETS = 256;
-    /** A WebSocket that carried no byte either way for this long is closed by the front. */
-    public static final Duration DEFAULT_WEBSOCKET_IDLE_TIMEOUT = Duration.ofMinutes(5);
-    public static final Duration DEFAULT_MAX_WORKER_AGE = Duration.ZERO;
-    /** How long requests in flight may take to finish when a worker is stopped. */
-    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
-    /** How long a worker may take to exit after EOF on its stdin before it is killed. */
-    public static final Duration DEFAULT_EXIT_TIMEOUT = Duration.ofSeconds(10);
-    /**
-     * How long a worker's stdin may take nothing while the front has bytes for it before the worker is killed: a
-     * healthy worker reads as fast as its HTTP/2 parser goes, whatever its app does.
-     */
-    public static final Duration DEFAULT_WRITE_STALL_TIMEOUT = Duration.ofSeconds(30);
-    /** Frames a worker may send in one second that oblige the front to answer or make no progress: see {@link WorkerFrameGuard}. */
-    public static final int DEFAULT_MAX_WASTED_FRAMES_PER_SECOND = WorkerFrameGuard.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
-    /** Frames the front's session may hold toward one worker: see {@link WorkerFrameGuard}. */
-    public static final int DEFAULT_MAX_QUEUED_FRAMES = WorkerFrameGuard.DEFAULT_MAX_QUEUED_FRAMES;
-    public static final int CRASH_LIMIT = 3;
-    public static final Duration CRASH_INTERVAL = Duration.ofSeconds(10);
-    public static final Duration MIN_BACKOFF = Duration.ofSeconds(1);
-    public static final Duration MAX_BACKOFF = Duration.ofSeconds(60);
-    private static final long SWEEP_INTERVAL_MILLIS = 1000;
 
     private final AutoLock lock = new AutoLock();
     private final String name;
     private final Identity identity;
     private final WorkerArguments arguments;
+    private final VhostSettings settings;
     private final Path workDirectory;
     private final WorkerLauncher launcher;
     private final HTTP2Client client;
     private final Scheduler scheduler;
-    private final Duration spawnTimeout;
     private final WorkerBudget budget;
+    private final TenantLog tenantLog;
     private final List<Worker> workers = new ArrayList<>();
     private final Deque<Long> recentCrashes = new ArrayDeque<>();
     private final AtomicInteger inFlight = new AtomicInteger();
     private final AtomicLong rejected = new AtomicLong();
     private final AtomicInteger webSockets = new AtomicInteger();
     private final AtomicLong webSocketsOpened = new AtomicLong();
-    private int maxWebSockets = DEFAULT_MAX_WEBSOCKETS;
-    private Duration webSocketIdleTimeout = DEFAULT_WEBSOCKET_IDLE_TIMEOUT;
-    private int maxWorkers = DEFAULT_MAX_WORKERS;
-    private int maxStreamsPerWorker = DEFAULT_MAX_STREAMS_PER_WORKER;
-    private int maxRequests = DEFAULT_MAX_REQUESTS;
-    private Duration idleTimeout = DEFAULT_IDLE_TIMEOUT;
-    private long maxRequestsPerWorker = DEFAULT_MAX_REQUESTS_PER_WORKER;
-    private Duration maxWorkerAge = DEFAULT_MAX_WORKER_AGE;
-    private Duration requestTimeout = Duration.ZERO;
-    private Duration drainTimeout = DEFAULT_DRAIN_TIMEOUT;
-    private Duration exitTimeout = DEFAULT_EXIT_TIMEOUT;
-    private Duration writeStallTimeout = DEFAULT_WRITE_STALL_TIMEOUT;
-    private int maxWastedFramesPerSecond = DEFAULT_MAX_WASTED_FRAMES_PER_SECOND;
-    private int maxQueuedFrames = DEFAULT_MAX_QUEUED_FRAMES;
+    /** The launch in flight, outside the lock: it holds a slot and the requests that wait for it; null if none. */
+    private Spawn spawn;
     private long spawned;
     private long crashes;
     private String lastFailure;
     private long backoffUntilNanos;
     private Duration backoff = Duration.ZERO;
     private Scheduler.Task sweeper;
-    private TenantLog tenantLog;
-
-    public WorkerPool(String name, WorkerArguments arguments, Path workDirectory, WorkerLauncher launcher, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout)
-    {
-        this(name, arguments, workDirectory, launcher, client, scheduler, spawnTimeout, null);
-    }
 
     /**
+     * @param arguments whom the workers run as and what they deploy
+     * @param settings the vhost's limits and timeouts
+     * @param workDirectory the workers' own directory (HOME, TMPDIR, cwd)
+     * @param launcher starts the worker processes
+     * @param client the front's HTTP/2 client, which speaks to the workers over their pipes
+     * @param scheduler the server's scheduler
      * @param budget the server-wide cap on workers, or null for none
+     * @param tenantLog where the workers' stderr goes, or null for the server log; closed with this pool
      */
-    public WorkerPool(String name, WorkerArguments arguments, Path workDirectory, WorkerLauncher launcher, HTTP2Client client, Scheduler scheduler, Duration spawnTimeout, WorkerBudget budget)
+    public WorkerPool(WorkerArguments arguments, VhostSettings settings, Path workDirectory, WorkerLauncher launcher, HTTP2Client client, Scheduler scheduler, WorkerBudget budget, TenantLog tenantLog)
     {
-        this.name = name;
+        this.name = settings.vhost();
         this.identity = arguments.identity();
         this.arguments = arguments;
+        this.settings = settings;
         this.workDirectory = workDirectory;
         this.launcher = launcher;
         this.client = client;
         this.scheduler = scheduler;
-        this.spawnTimeout = spawnTimeout;
         this.budget = budget != null ? budget : new WorkerBudget(0);
+        this.tenantLog = tenantLog;
     }
 
     @ManagedAttribute("The vhost name")
@@ -150,11 +121,11 @@ public class WorkerPool extends ContainerLifeCycle
     }
 
     /**
-     * @param tenantLog where the workers' stderr goes, or null for the server log; closed with this pool
+     * @return the settings this pool was made with, for the life of the pool
      */
-    public void setTenantLog(TenantLog tenantLog)
+    public VhostSettings getSettings()
     {
-        this.tenantLog = tenantLog;
+        return settings;
     }
 
     TenantLog getTenantLog()
@@ -170,122 +141,65 @@ public class WorkerPool extends ContainerLifeCycle
     @ManagedAttribute("Most workers at once")
     public int getMaxWorkers()
     {
-        return maxWorkers;
-    }
-
-    public void setMaxWorkers(int maxWorkers)
-    {
-        if (maxWorkers < 1)
-            throw new IllegalArgumentException("maxWorkers < 1: " + maxWorkers);
-        this.maxWorkers = maxWorkers;
+        return settings.maxWorkers();
     }
 
     @ManagedAttribute("Most concurrent requests on one worker")
     public int getMaxStreamsPerWorker()
     {
-        return maxStreamsPerWorker;
-    }
-
-    public void setMaxStreamsPerWorker(int maxStreamsPerWorker)
-    {
-        if (maxStreamsPerWorker < 1)
-            throw new IllegalArgumentException("maxStreamsPerWorker < 1: " + maxStreamsPerWorker);
-        this.maxStreamsPerWorker = maxStreamsPerWorker;
+        return settings.maxStreamsPerWorker();
     }
 
     @ManagedAttribute("Most requests of this vhost in flight; more get 503")
     public int getMaxRequests()
     {
-        return maxRequests;
-    }
-
-    public void setMaxRequests(int maxRequests)
-    {
-        if (maxRequests < 1)
-            throw new IllegalArgumentException("maxRequests < 1: " + maxRequests);
-        this.maxRequests = maxRequests;
+        return settings.maxRequests();
     }
 
     @ManagedAttribute("A worker idle this long is reaped, in ms; 0 never")
     public long getIdleTimeoutMillis()
     {
-        return idleTimeout.toMillis();
-    }
-
-    public void setIdleTimeoutMillis(long millis)
-    {
-        this.idleTimeout = nonNegative("idleTimeoutMillis", millis);
+        return settings.idleTimeout().toMillis();
     }
 
     @ManagedAttribute("A worker that served this many requests is recycled; 0 never")
     public long getMaxRequestsPerWorker()
     {
-        return maxRequestsPerWorker;
-    }
-
-    public void setMaxRequestsPerWorker(long max)
-    {
-        if (max < 0)
-            throw new IllegalArgumentException("maxRequestsPerWorker < 0: " + max);
-        this.maxRequestsPerWorker = max;
+        return settings.maxRequestsPerWorker();
     }
 
     @ManagedAttribute("A worker older than this is recycled, in ms; 0 never")
     public long getMaxWorkerAgeMillis()
     {
-        return maxWorkerAge.toMillis();
-    }
-
-    public void setMaxWorkerAgeMillis(long millis)
-    {
-        this.maxWorkerAge = nonNegative("maxWorkerAgeMillis", millis);
+        return settings.maxWorkerAge().toMillis();
     }
 
     @ManagedAttribute("A request without a complete response after this long gets 504, in ms; 0 never")
     public long getRequestTimeoutMillis()
     {
-        return requestTimeout.toMillis();
-    }
-
-    public void setRequestTimeoutMillis(long millis)
-    {
-        this.requestTimeout = nonNegative("requestTimeoutMillis", millis);
+        return settings.requestTimeout().toMillis();
     }
 
     Duration getRequestTimeout()
     {
-        return requestTimeout;
+        return settings.requestTimeout();
     }
 
     @ManagedAttribute("Most WebSockets of this vhost open at once; more get 503")
     public int getMaxWebSockets()
     {
-        return maxWebSockets;
-    }
-
-    public void setMaxWebSockets(int max)
-    {
-        if (max < 0)
-            throw new IllegalArgumentException("maxWebSockets < 0: " + max);
-        this.maxWebSockets = max;
+        return settings.maxWebSockets();
     }
 
     @ManagedAttribute("A WebSocket idle this long is closed, in ms")
     public long getWebSocketIdleTimeoutMillis()
     {
-        return webSocketIdleTimeout.toMillis();
-    }
-
-    public void setWebSocketIdleTimeoutMillis(long millis)
-    {
-        if (millis < 1)
-            throw new IllegalArgumentException("webSocketIdleTimeoutMillis < 1: " + millis);
-        this.webSocketIdleTimeout = Duration.ofMillis(millis);
+        return settings.webSocketIdleTimeout().toMillis();
     }
 
     Duration getWebSocketIdleTimeout()
     {
-        return webSocketIdleTimeout;
+        return settings.webSocketIdleTimeout();
     }
 
     @ManagedAttribute("WebSockets of this vhost open")
@@ -307,7 +221,7 @@ public class WorkerPool extends ContainerLifeCycle
      */
     boolean tryOpenWebSocket()
     {
-        if (webSockets.incrementAndGet() <= maxWebSockets)
+        if (webSockets.incrementAndGet() <= settings.maxWebSockets())
         {
             webSocketsOpened.incrementAndGet();
             return true;
@@ -325,76 +239,31 @@ public class WorkerPool extends ContainerLifeCycle
     @ManagedAttribute("How long in-flight requests may take to finish when workers stop, in ms")
     public long getDrainTimeoutMillis()
     {
-        return drainTimeout.toMillis();
-    }
-
-    public void setDrainTimeoutMillis(long millis)
-    {
-        this.drainTimeout = nonNegative("drainTimeoutMillis", millis);
+        return settings.drainTimeout().toMillis();
     }
 
     @ManagedAttribute("How long a stopped worker may take to exit before it is killed, in ms")
     public long getExitTimeoutMillis()
     {
-        return exitTimeout.toMillis();
-    }
-
-    public void setExitTimeoutMillis(long millis)
-    {
-        this.exitTimeout = nonNegative("exitTimeoutMillis", millis);
+        return settings.exitTimeout().toMillis();
     }
 
     @ManagedAttribute("How long a worker's stdin may take nothing before the worker is killed, in ms (0: never)")
     public long getWriteStallTimeoutMillis()
     {
-        return writeStallTimeout.toMillis();
-    }
-
-    /**
-     * Takes effect at the next check of every worker of this pool.
-     */
-    public void setWriteStallTimeoutMillis(long millis)
-    {
-        this.writeStallTimeout = nonNegative("writeStallTimeoutMillis", millis);
+        return settings.writeStallTimeout().toMillis();
     }
 
     @ManagedAttribute("Frames a worker may send in one second that oblige the front to answer or make no progress")
     public int getMaxWastedFramesPerSecond()
     {
-        return maxWastedFramesPerSecond;
-    }
-
-    /**
-     * Takes effect for the workers spawned afterwards.
-     */
-    public void setMaxWastedFramesPerSecond(int max)
-    {
-        if (max < 1)
-            throw new IllegalArgumentException("maxWastedFramesPerSecond < 1: " + max);
-        this.maxWastedFramesPerSecond = max;
+        return settings.maxWastedFramesPerSecond();
     }
 
     @ManagedAttribute("Frames the front may hold queued toward one worker")
     public int getMaxQueuedFrames()
     {
-        return maxQueuedFrames;
-    }
-
-    /**
-     * Takes effect for the workers spawned afterwards, and at the next check of every worker.
-     */
-    public void setMaxQueuedFrames(int max)
-    {
-        if (max < 1)
-            throw new IllegalArgumentException("maxQueuedFrames < 1: " + max);
-        this.maxQueuedFrames = max;
-    }
-
-    private static Duration nonNegative(String name, long millis)
-    {
-        if (millis < 0)
-            throw new IllegalArgumentException(name + " < 0: " + millis);
-        return Duration.ofMillis(millis);
+        return settings.maxQueuedFrames();
     }
 
     @ManagedAttribute("Workers alive")
@@ -460,7 +329,7 @@ public class WorkerPool extends ContainerLifeCycle
      */
     public boolean tryEnter()
     {
-        if (inFlight.incrementAndGet() <= maxRequests)
+        if (inFlight.incrementAndGet() <= settings.maxRequests())
             return true;
         inFlight.decrementAndGet();
         rejected.incrementAndGet();
@@ -473,18 +342,27 @@ public class WorkerPool extends ContainerLifeCycle
     }
 
     /**
+     * <p>Finds a worker for one request: a ready one with room, else the one being spawned, else a new one.</p>
+     * <p>A new worker's slot is reserved under the lock (in the budget, and as the spawn in flight that later
+     * requests wait for); the fork and exec of its process and the start of its threads happen on the server's
+     * executor without the lock, so that neither the caller's thread nor other requests, the sweep, the status
+     * page or {@code dump()} wait for them; the worker is then published under the lock, or, if the launch failed,
+     * the slot is released and the waiting requests fail.</p>
+     *
      * @return a future worker to carry one request; failed with {@link PoolBusyException} when the vhost
      * cannot take it now, or with the spawn failure
      */
     public CompletableFuture<Worker> acquire()
     {
-        Worker spawning = null;
         List<Worker> recycle = new ArrayList<>();
         CompletableFuture<Worker> result = null;
+        Spawn reserved = null;
+        boolean refused = false;
         try (AutoLock ignored = lock.lock())
         {
             if (!isRunning())
                 return CompletableFuture.failedFuture(new IOException("pool " + name + " is not running"));
+            Worker spawning = null;
             int active = 0;
             for (Worker worker : workers)
             {
@@ -493,7 +371,7 @@ public class WorkerPool extends ContainerLifeCycle
                     recycle.add(worker);
                     continue;
                 }
-                if (result == null && worker.isUsable() && worker.getInFlight() + worker.getWebSockets() < maxStreamsPerWorker)
+                if (result == null && worker.isUsable() && worker.getInFlight() + worker.getWebSockets() < settings.maxStreamsPerWorker())
                     result = CompletableFuture.completedFuture(worker);
                 if (spawning == null && worker.getState() == Worker.State.SPAWNING)
                     spawning = worker;
@@ -503,60 +381,177 @@ public class WorkerPool extends ContainerLifeCycle
             }
             if (result == null && spawning != null)
                 result = spawning.ready();
+            if (result == null && spawn != null)
+                result = spawn.ready;
             if (result == null)
-                result = spawnIfAllowed(active);
+            {
+                String refusal = reserve(active);
+                if (refusal == null)
+                {
+                    reserved = spawn = new Spawn();
+                    result = reserved.ready;
+                }
+                else
+                {
+                    refused = true;
+                    result = CompletableFuture.failedFuture(new PoolBusyException(refusal));
+                }
+            }
         }
         for (Worker worker : recycle)
         {
             retire(worker, "recycled after " + worker.getRequests() + " requests, " + worker.getUptime().toSeconds() + "s");
         }
-        if (result.isCompletedExceptionally())
+        if (reserved != null)
+            execute(reserved);
+        if (refused)
             rejected.incrementAndGet();
         return result;
     }
 
-    private CompletableFuture<Worker> spawnIfAllowed(int active)
+    /**
+     * Takes a new worker's place in the budget, called under the lock.
+     *
+     * @param active the workers spawning or ready
+     * @return why no worker may be spawned now, or null if its place is taken
+     */
+    private String reserve(int active)
     {
         long now = System.nanoTime();
         if (now - backoffUntilNanos < 0)
-            return CompletableFuture.failedFuture(new PoolBusyException("vhost " + name + ": workers keep crashing, spawning paused for " + backoff.toSeconds() + "s"));
-        if (active >= maxWorkers)
-            return CompletableFuture.failedFuture(new PoolBusyException("vhost " + name + ": all " + active + " workers busy"));
+            return "vhost " + name + ": workers keep crashing, spawning paused for " + backoff.toMillis() + "ms";
+        if (active >= settings.maxWorkers())
+            return "vhost " + name + ": all " + active + " workers busy";
         if (!budget.tryReserve())
-            return CompletableFuture.failedFuture(new PoolBusyException("vhost " + name + ": global cap of " + budget.getMax() + " workers reached"));
+            return "vhost " + name + ": global cap of " + budget.getMax() + " workers reached";
+        return null;
+    }
+
+    /**
+     * Launches the worker of a reserved slot on the server's executor: a fork and exec (or a round trip to the
+     * spawner) blocks, and the caller may be a selector thread (the handler does not block, so Jetty may call it
+     * there), which must go on serving every other connection meanwhile.
+     */
+    private void execute(Spawn reserved)
+    {
+        // The waiting requests wait no longer than the spawn timeout, however long the launch takes; the worker's
+        // own spawn timeout then bounds the wait for its readiness.
+        Scheduler.Task timeout = scheduler.schedule(() -> reserved.ready.completeExceptionally(
+            new TimeoutException("worker for vhost " + name + " not launched within spawn timeout")), settings.spawnTimeout().toMillis(), TimeUnit.MILLISECONDS);
         try
         {
-            Worker worker = spawn();
-            workers.add(worker);
-            spawned++;
-            return worker.ready();
+            client.getExecutor().execute(() -> launch(reserved, timeout));
+        }
+        catch (RejectedExecutionException x)
+        {
+            timeout.cancel();
+            onLaunchFailure(reserved, new IOException("vhost " + name + ": no thread to launch a worker", x));
+        }
+    }
+
+    /**
+     * Launches the worker of a reserved slot, without the lock, then publishes it under the lock.
+     */
+    private void launch(Spawn reserved, Scheduler.Task timeout)
+    {
+        Worker worker;
+        try
+        {
+            worker = spawn();
         }
         catch (IOException | RuntimeException x)
         {
-            budget.release();
+            timeout.cancel();
             LOG.warn("cannot spawn worker for vhost {}", name, x);
-            return CompletableFuture.failedFuture(x);
+            onLaunchFailure(reserved, x);
+            return;
         }
+        timeout.cancel();
+        boolean running;
+        try (AutoLock ignored = lock.lock())
+        {
+            spawned++;
+            running = isRunning();
+            if (running)
+            {
+                spawn = null;
+                // Its exit may have been seen before it was published, and ignored then: it is counted now.
+                if (worker.getState() == Worker.State.EXITED)
+                    onExited(worker, false);
+                else
+                    workers.add(worker);
+            }
+        }
+        worker.ready().whenComplete((ready, failure) ->
+        {
+            if (failure == null)
+                reserved.ready.complete(ready);
+            else
+                reserved.ready.completeExceptionally(failure);
+        });
+        if (running)
+        {
+            reserved.done.complete(null);
+            return;
+        }
+        // The pool stopped during the launch, and its stop waits for this worker: stopped now, never left running.
+        LOG.info("worker stopping vhost={} pid={}: pool stopped during its spawn", name, worker.getPid());
+        worker.stop(Duration.ZERO, settings.exitTimeout()).whenComplete((process, failure) ->
+        {
+            try (AutoLock ignored = lock.lock())
+            {
+                spawn = null;
+                budget.release();
+            }
+            reserved.done.complete(null);
+        });
+    }
+
+    private void onLaunchFailure(Spawn reserved, Throwable failure)
+    {
+        try (AutoLock ignored = lock.lock())
+        {
+            spawn = null;
+            budget.release();
+        }
+        // Counted once, as the request that asked for the spawn.
+        rejected.incrementAndGet();
+        reserved.ready.completeExceptionally(failure);
+        reserved.done.complete(null);
     }
 
     private boolean isWornOut(Worker worker)
     {
+        long maxRequestsPerWorker = settings.maxRequestsPerWorker();
         if (maxRequestsPerWorker > 0 && worker.getRequests() >= maxRequestsPerWorker)
             return true;
+        Duration maxWorkerAge = settings.maxWorkerAge();
         return !maxWorkerAge.isZero() && worker.getUptime().compareTo(maxWorkerAge) >= 0;
     }
 
+    /**
+     * Forks and execs a worker and starts its threads: never under the lock.
+     */
     private Worker spawn() throws IOException
     {
         Process process = launcher.launch(arguments, workDirectory);
         LOG.info("worker spawned vhost={} pid={} user={} uid={} gid={} groups={}", name, process.pid(), identity.user(), identity.uid(), identity.gid(), identity.groups());
-        return new Worker(this, process, identity, client, scheduler, spawnTimeout);
+        try
+        {
+            return new Worker(this, process, identity, client, scheduler, settings.spawnTimeout());
+        }
+        catch (RuntimeException x)
+        {
+            // A half-built worker must not leave its process behind.
+            process.destroyForcibly();
+            throw x;
+        }
     }
 
     private void retire(Worker worker, String why)
     {
         LOG.info("worker retiring vhost={} pid={}: {}", name, worker.getPid(), why);
-        worker.stop(drainTimeout, exitTimeout);
+        worker.stop(settings.drainTimeout(), settings.exitTimeout());
     }
 
     void onWorkerReady(Worker worker)
@@ -571,27 +566,34 @@ public class WorkerPool extends ContainerLifeCycle
     {
         try (AutoLock ignored = lock.lock())
         {
-            if (!workers.remove(worker))
-                return;
-            budget.release();
-            if (expected || !isRunning())
-                return;
-            crashes++;
-            String failure = worker.getFailure();
-            lastFailure = failure != null ? failure : "exited " + Worker.describeExit(worker.getExitValue());
-            long now = System.nanoTime();
-            recentCrashes.addLast(now);
-            while (!recentCrashes.isEmpty() && now - recentCrashes.peekFirst() > CRASH_INTERVAL.toNanos())
-            {
-                recentCrashes.removeFirst();
-            }
-            if (recentCrashes.size() >= CRASH_LIMIT)
-            {
-                backoff = backoff.isZero() ? MIN_BACKOFF : min(backoff.multipliedBy(2), MAX_BACKOFF);
-                backoffUntilNanos = now + backoff.toNanos();
-                recentCrashes.clear();
-                LOG.warn("vhost {}: {} workers exited unexpectedly within {}s, no spawn for {}s", name, CRASH_LIMIT, CRASH_INTERVAL.toSeconds(), backoff.toSeconds());
-            }
+            if (workers.remove(worker))
+                onExited(worker, expected);
+        }
+    }
+
+    /**
+     * Frees the slot of a worker that exited and counts its crash, called under the lock.
+     */
+    private void onExited(Worker worker, boolean expected)
+    {
+        budget.release();
+        if (expected || !isRunning())
+            return;
+        crashes++;
+        String failure = worker.getFailure();
+        lastFailure = failure != null ? failure : "exited " + Worker.describeExit(worker.getExitValue());
+        long now = System.nanoTime();
+        recentCrashes.addLast(now);
+        while (!recentCrashes.isEmpty() && now - recentCrashes.peekFirst() > settings.crashInterval().toNanos())
+        {
+            recentCrashes.removeFirst();
+        }
+        if (recentCrashes.size() >= settings.crashLimit())
+        {
+            backoff = backoff.isZero() ? settings.minCrashBackoff() : min(backoff.multipliedBy(2), settings.maxCrashBackoff());
+            backoffUntilNanos = now + backoff.toNanos();
+            recentCrashes.clear();
+            LOG.warn("vhost {}: {} workers exited unexpectedly within {}ms, no spawn for {}ms", name, settings.crashLimit(), settings.crashInterval().toMillis(), backoff.toMillis());
         }
     }
 
@@ -610,19 +612,21 @@ public class WorkerPool extends ContainerLifeCycle
     private void scheduleSweep()
     {
         if (isRunning())
-            sweeper = scheduler.schedule(this::sweep, SWEEP_INTERVAL_MILLIS, TimeUnit.MILLISECONDS);
+            sweeper = scheduler.schedule(this::sweep, settings.sweepInterval().toMillis(), TimeUnit.MILLISECONDS);
     }
 
     /**
-     * Kills workers that stopped reading, reaps idle workers and recycles worn-out idle ones; runs every second.
+     * Kills workers that stopped reading, reaps idle workers and recycles worn-out idle ones; runs every sweep
+     * interval.
      */
     private void sweep()
     {
         try
         {
+            Duration idleTimeout = settings.idleTimeout();
             for (Worker worker : getWorkers())
             {
-                worker.checkOutput(writeStallTimeout, maxQueuedFrames);
+                worker.checkOutput(settings.writeStallTimeout(), settings.maxQueuedFrames());
                 if (!worker.isUsable() || worker.getInFlight() > 0 || worker.getWebSockets() > 0)
                     continue;
                 if (!idleTimeout.isZero() && worker.getIdle().compareTo(idleTimeout) >= 0)
@@ -643,14 +647,23 @@ public class WorkerPool extends ContainerLifeCycle
         Scheduler.Task task = sweeper;
         if (task != null)
             task.cancel();
-        List<Worker> stopping = getWorkers();
-        List<CompletableFuture<Process>> exits = new ArrayList<>();
+        List<Worker> stopping;
+        Spawn launching;
+        try (AutoLock ignored = lock.lock())
+        {
+            stopping = List.copyOf(workers);
+            launching = spawn;
+        }
+        List<CompletableFuture<?>> exits = new ArrayList<>();
         for (Worker worker : stopping)
         {
-            exits.add(worker.stop(drainTimeout, exitTimeout));
+            exits.add(worker.stop(settings.drainTimeout(), settings.exitTimeout()));
         }
+        // A launch in flight publishes nothing to a stopped pool: it stops its worker, and this stop waits for it.
+        if (launching != null)
+            exits.add(launching.done);
         // Past the drain and exit timeouts every worker was killed: this wait is only a guard.
-        long guard = drainTimeout.plus(exitTimeout).plusSeconds(10).toMillis();
+        long guard = settings.spawnTimeout().plus(settings.drainTimeout()).plus(settings.exitTimeout()).plusSeconds(10).toMillis();
         CompletableFuture.allOf(exits.toArray(CompletableFuture[]::new)).get(guard, TimeUnit.MILLISECONDS);
         if (tenantLog != null)
             tenantLog.close();
@@ -660,13 +673,29 @@ public class WorkerPool extends ContainerLifeCycle
     @Override
     public void dump(Appendable out, String indent) throws IOException
     {
-        dumpObjects(out, indent, new DumpableCollection("workers", getWorkers()));
+        dumpObjects(out, indent, settings, new DumpableCollection("workers", getWorkers()));
     }
 
     @Override
     public String toString()
     {
-        return "%s@%x[vhost=%s,%s,workers=%d/%d,inFlight=%d/%d,webSockets=%d/%d,spawned=%d,crashes=%d]".formatted(getClass().getSimpleName(), hashCode(),
-            name, identity, getWorkerCount(), maxWorkers, inFlight.get(), maxRequests, webSockets.get(), maxWebSockets, getSpawned(), getCrashes());
+        boolean launching;
+        try (AutoLock ignored = lock.lock())
+        {
+            launching = spawn != null;
+        }
+        return "%s@%x[vhost=%s,%s,workers=%d/%d,launching=%b,inFlight=%d/%d,webSockets=%d/%d,spawned=%d,crashes=%d]".formatted(getClass().getSimpleName(), hashCode(),
+            name, identity, getWorkerCount(), settings.maxWorkers(), launching, inFlight.get(), settings.maxRequests(), webSockets.get(), settings.maxWebSockets(), getSpawned(), getCrashes());
+    }
+
+    /**
+     * A worker's slot, reserved under the lock while its process is launched outside it.
+     */
+    private static final class Spawn
+    {
+        /** Completed as the worker's {@link Worker#ready()}, or failed with the launch's failure or timeout. */
+        private final CompletableFuture<Worker> ready = new CompletableFuture<>();
+        /** Completed once the launch failed, or published its worker, or stopped the worker a stopped pool missed. */
+        private final CompletableFuture<Void> done = new CompletableFuture<>();
     }
 }

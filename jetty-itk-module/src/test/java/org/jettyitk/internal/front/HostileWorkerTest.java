@@ -110,10 +110,13 @@ public class HostileWorkerTest
     private static final long MUTATION_EVIL_TIMEOUT_MILLIS = 3000;
     private static final int MUTATION_MAX_HANGS = 5;
     /**
-     * Mutated workers crash often, and 3 crashes in 10s pause a vhost's spawning (WorkerPool.CRASH_LIMIT): the loop
-     * goes round several mutated vhosts, so that most iterations reach a worker rather than the backoff's 503.
+     * Mutated workers crash often, and a few crashes in a row pause a vhost's spawning (the handler's crashLimit):
+     * the loop goes round several mutated vhosts, so that most iterations reach a worker rather than the backoff's
+     * 503.
      */
     private static final int MUTANTS = 8;
+    /** The mutated vhosts' longest crash backoff: short, so that a paused vhost is back soon after the loop. */
+    private static final long MUTATION_MAX_CRASH_BACKOFF_MILLIS = 200;
     private static final int MUTANT_FIRST_ID = 41010;
     /** A kill follows a violation within milliseconds: longer means no kill. */
     private static final long KILL_WAIT_MILLIS = 1000;
@@ -448,10 +451,10 @@ public class HostileWorkerTest
         // No rate budget at all: only the bound on what the front queues toward a worker stops a flood that a rate
         // budget lets through (a slow one, or one under the budget for long).
         int maxQueued = 500;
-        Attack attack = new Attack(pool ->
+        Attack attack = new Attack(itk ->
         {
-            pool.setMaxWastedFramesPerSecond(Integer.MAX_VALUE);
-            pool.setMaxQueuedFrames(maxQueued);
+            itk.setMaxWastedFramesPerSecond(Integer.MAX_VALUE);
+            itk.setMaxQueuedFrames(maxQueued);
         });
         attack.run(floodScript(attack, 100, 5, stream -> settings()));
         attack.answerFirst();
@@ -466,7 +469,7 @@ public class HostileWorkerTest
         // The worker opens its windows, then reads nothing: a request body fills its stdin and the front's queue
         // toward it. Nothing the frame guard sees: the front must notice the pipe that takes nothing.
         long stallMillis = 1000;
-        Attack attack = new Attack(pool -> pool.setWriteStallTimeoutMillis(stallMillis));
+        Attack attack = new Attack(itk -> itk.setWriteStallTimeoutMillis(stallMillis));
         attack.run(worker ->
         {
             worker.write(settings(Http2Frames.SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20));
@@ -488,7 +491,7 @@ public class HostileWorkerTest
     {
         // The worker stops reading with a request body in its pipe: the front's GOAWAY can never be written. The
         // stop must still kill it after its exit timeout, freeing its slot.
-        Attack attack = new Attack(pool -> {});
+        Attack attack = new Attack(itk -> {});
         attack.run(worker ->
         {
             worker.write(settings(Http2Frames.SETTINGS_INITIAL_WINDOW_SIZE, 16 << 20));
@@ -514,7 +517,7 @@ public class HostileWorkerTest
      */
     private Attack floodAfterOneResponse(String which, int frames, long pauseMillis, IntFunction<byte[]> frame) throws Exception
     {
-        Attack attack = new Attack(pool -> {});
+        Attack attack = new Attack(itk -> {});
         attack.run(floodScript(attack, frames, pauseMillis, frame));
         LOG.info("flooding with {}", which);
         return attack;
@@ -555,7 +558,7 @@ public class HostileWorkerTest
     private final class Attack
     {
         private final CountDownLatch firstAnswered = new CountDownLatch(1);
-        private final Consumer<WorkerPool> configure;
+        private final Consumer<ItkHandler> configure;
         private ScriptedWorker peer;
         private GoodTraffic traffic;
         private Thread sampler;
@@ -564,7 +567,7 @@ public class HostileWorkerTest
         private volatile boolean sampling = true;
         private volatile Worker hostileWorker;
 
-        private Attack(Consumer<WorkerPool> configure)
+        private Attack(Consumer<ItkHandler> configure)
         {
             this.configure = configure;
         }
@@ -573,8 +576,9 @@ public class HostileWorkerTest
         {
             peer = new ScriptedWorker("flood", script);
             launcher.once(EVIL, () -> peer);
-            start(SPAWN_TIMEOUT_MILLIS);
-            configure.accept(front.itk.getWorkerPool(evil));
+            newFront(SPAWN_TIMEOUT_MILLIS);
+            configure.accept(front.itk);
+            startFront();
             traffic = new GoodTraffic();
             sampler = new Thread(this::sample, "itk-test-queue-sampler");
             sampler.start();
@@ -703,6 +707,8 @@ public class HostileWorkerTest
         long seed = Long.getLong("itk.seed", new Random().nextLong());
         MutatingOutputStream.Mutator mutator = new MutatingOutputStream.Mutator();
         newFront(SPAWN_TIMEOUT_MILLIS);
+        front.itk.setMinCrashBackoffMillis(MUTATION_MAX_CRASH_BACKOFF_MILLIS / 4);
+        front.itk.setMaxCrashBackoffMillis(MUTATION_MAX_CRASH_BACKOFF_MILLIS);
         List<VirtualHost> mutants = new ArrayList<>();
         for (int i = 0; i < MUTANTS; i++)
         {
