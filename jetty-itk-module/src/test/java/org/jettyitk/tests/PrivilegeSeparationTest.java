@@ -170,10 +170,22 @@ public class PrivilegeSeparationTest
                 assertTrue(front.log().contains("is not a log directory allowed before the front's drop"), front::log);
                 assertTrue(!Files.exists(front.root.resolve("other-logs")), "no directory made");
 
+                // Readable by others: still a WARN, and used.
+                Path grace = writeVhostFile(vhosts, "grace.xml", vhostXml("grace.test", ItkTestServer.CAROL + 3, front.root.resolve("carol"), null), FRONT, "rw-r--r--");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost file " + grace + ": added vhost grace"));
+                assertTrue(front.log().contains("itk vhost file " + grace + ": readable by other users"), front::log);
+
                 // Through all of it, the vhosts that ran keep serving.
                 assertTrue(front.get(ALICE_HOST, "/pid").startsWith("HTTP/1.1 200"));
                 assertTrue(front.get(CAROL_HOST, "/pid").startsWith("HTTP/1.1 200"));
                 assertTrue(front.get("dave.test", "/pid").startsWith("HTTP/1.1 404"));
+
+                // A directory the front can no longer list is not taken for an empty one: no vhost goes.
+                Files.setPosixFilePermissions(vhosts, PosixFilePermissions.fromString("rwx------"));
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost directory " + vhosts));
+                assertTrue(front.log().contains("cannot be listed by the front's user uid=" + FRONT + " gid=" + FRONT) && front.log().contains("no vhost is removed"), front::log);
+                assertTrue(!front.log().contains("removed vhost carol"), front::log);
+                assertTrue(front.get(CAROL_HOST, "/pid").startsWith("HTTP/1.1 200"));
             }
             catch (Throwable x)
             {
