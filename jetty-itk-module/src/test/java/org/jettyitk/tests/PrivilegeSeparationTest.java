@@ -47,6 +47,8 @@ public class PrivilegeSeparationTest
     static final int FRONT = 41960;
     /** The size past which alice's log is rotated, with the "vhost-directory" front. */
     static final long LOG_SIZE = 4000;
+    /** The tenant of the vhost file read at start, with the "closed-vhost-directory" front. */
+    static final int FRANK = ItkTestServer.CAROL + 5;
     private static final String ALICE_HOST = "alice.test";
     private static final String BOB_HOST = "bob.test";
     private static final String CAROL_HOST = "carol.test";
@@ -186,6 +188,31 @@ public class PrivilegeSeparationTest
                 assertTrue(front.log().contains("cannot be listed by the front's user uid=" + FRONT + " gid=" + FRONT) && front.log().contains("no vhost is removed"), front::log);
                 assertTrue(!front.log().contains("removed vhost carol"), front::log);
                 assertTrue(front.get(CAROL_HOST, "/pid").startsWith("HTTP/1.1 200"));
+            }
+            catch (Throwable x)
+            {
+                front.failed(x);
+                throw x;
+            }
+        }
+    }
+
+    @Test
+    public void testVhostDirectoryTheFrontCannotListIsNoLongerScanned() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "privilege separation needs root: skipped");
+        try (SeparatedFront front = SeparatedFront.start("closed-vhost-directory"))
+        {
+            try
+            {
+                // Root read the root-only directory and its file at start; the front, dropped, could list neither:
+                // rather than take the directory for an empty one and remove the vhost, it stops scanning it.
+                Path vhosts = front.root.resolve("vhosts");
+                assertTrue(front.log().contains("itk vhost directory " + vhosts + " (mode 0700, owner 0:0) cannot be listed by the front's user uid=" + FRONT + " gid=" + FRONT +
+                    " once it drops: it is no longer scanned"), front::log);
+                String frank = front.get("frank.test", "/whoami");
+                assertTrue(frank.contains("Uid:\t" + FRANK + "\t" + FRANK + "\t" + FRANK + "\t" + FRANK), frank);
+                assertTrue(!front.log().contains("removed vhost"), front::log);
             }
             catch (Throwable x)
             {
@@ -580,6 +607,14 @@ public class PrivilegeSeparationTest
             carol.setGroup(Integer.toString(ItkTestServer.CAROL));
             carol.setApp(carolApp.toString());
             carol.setHandlerClass(TestApp.class.getName());
+            if (List.of(args).contains("closed-vhost-directory"))
+            {
+                // Root's alone: read at start, by root.
+                Path vhosts = Files.createDirectory(front.root.resolve("vhosts"));
+                Files.setPosixFilePermissions(vhosts, PosixFilePermissions.fromString("rwx------"));
+                writeVhostFile(vhosts, "frank.xml", vhostXml("frank.test", FRANK, front.tenantDirectory("frank", FRANK), null), 0, "rw-------");
+                front.itk.addBean(new VirtualHostDirectory(front.itk, vhosts));
+            }
             if (List.of(args).contains("vhost-directory"))
             {
                 // The recipe for frontUser: the vhost directory readable by the front's group, only root writes it.
