@@ -910,6 +910,18 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             classPath = WorkerClassPath.jarsFirst(classPath);
         if (frontIdentity != null)
         {
+            // Checked before any spawner starts, which checks them again as it allows them.
+            for (Path directory : logDirectories)
+            {
+                try
+                {
+                    TrustedFiles.createDirectories(directory);
+                }
+                catch (IOException x)
+                {
+                    throw new IllegalStateException("logDirectories: log directory " + directory + " refused: " + x.getMessage(), x);
+                }
+            }
             // The spawner, root for good, trains the class-data archive: a training JVM of the front's would outlive its drop.
             spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated(), workerClassArchive);
             for (Path directory : logDirectories)
