@@ -47,7 +47,9 @@ etc/jetty-itk.xml
 ##     <Set name="app"><Property name="jetty.base"/>/tenants/alice/site.war</Set>
 ##   </Configure>
 
-## The directory of vhost files (*.xml; hidden files are ignored); only root may write it.
+## The directory of vhost files (*.xml; hidden files are ignored); only root may write it and them.
+## With jetty.itk.frontUser set, the server reads them as that user once started: make the directory mode 0750
+## and the files 0640, owned by root, group jetty.itk.frontGroup (chgrp jetty itk itk/*.xml).
 # jetty.itk.directory=${jetty.base}/itk
 
 ## Seconds between two scans of the vhost directory for added, changed and removed files (0: read them once at start).
@@ -64,6 +66,10 @@ etc/jetty-itk.xml
 # jetty.itk.frontUser=
 ## Its group (name or number; default: the user's primary group).
 # jetty.itk.frontGroup=
+## With jetty.itk.frontUser set, the spawner opens the vhosts' log files (logFile) for the server, only directly
+## in a directory named while the server was root: these (comma-separated, absolute; owned by root, writable by
+## root only; made if missing) and those of the logs of the vhosts read at start. For example /var/log/jetty-itk.
+# jetty.itk.logDirectories=
 
 ## The range every uid, gid and supplementary gid of a vhost must be in (uid and gid 0 never are).
 # jetty.itk.minId=1000

@@ -129,6 +129,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private boolean useSetpriv = true;
     private String frontUser;
     private String frontGroup;
+    private List<Path> logDirectories = List.of();
     private Identity frontIdentity;
     private SpawnerLauncher spawner;
     private boolean workerClassArchive = true;
@@ -432,6 +433,43 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     public void setFrontGroup(String frontGroup)
     {
         this.frontGroup = frontGroup == null || frontGroup.isBlank() ? null : frontGroup.trim();
+    }
+
+    @ManagedAttribute("Directories where, with frontUser set, vhosts loaded after the drop may have their logFile")
+    public List<Path> getLogDirectories()
+    {
+        return logDirectories;
+    }
+
+    /**
+     * <p>With {@link #setFrontUser(String) frontUser} set, the spawner opens the tenant logs ({@code logFile}) of
+     * the front, only directly in a directory the front named while it was root: these, and the directories of the
+     * logs of the vhosts loaded at start. Each must be owned by root and writable by root only, on every directory
+     * of its path (a missing one is made), or the start fails. Without {@code frontUser} they are not used.</p>
+     *
+     * @param directories absolute directories, separated by commas; blank for none
+     */
+    public void setLogDirectories(String directories)
+    {
+        List<Path> paths = new ArrayList<>();
+        for (String directory : directories == null ? new String[0] : directories.split(","))
+        {
+            if (directory.isBlank())
+                continue;
+            Path path = Path.of(directory.trim());
+            if (!path.isAbsolute())
+                throw new IllegalArgumentException("log directory is not an absolute path: " + directory.trim());
+            paths.add(path.normalize());
+        }
+        this.logDirectories = List.copyOf(paths);
+    }
+
+    /**
+     * @return the identity the front drops to once started, or null if it keeps root
+     */
+    Identity getFrontIdentity()
+    {
+        return frontIdentity;
     }
 
     /**
@@ -886,7 +924,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     {
         for (VirtualHostDirectory directory : getBeans(VirtualHostDirectory.class))
         {
-            directory.stopScanning("the front drops to " + frontUser + ", which may not read the vhost files");
+            directory.onFrontDropping(frontIdentity);
         }
         try
         {
@@ -933,7 +971,11 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         {
             try
             {
-                log = new TenantLog(Path.of(virtualHost.getLogFile()), virtualHost.getMaxLogSize(), identity.gid());
+                // Once dropped, the front may not open or rename files in the root-only log directory: the spawner does.
+                Path logFile = Path.of(virtualHost.getLogFile());
+                log = spawner != null
+                    ? TenantLog.throughSpawner(logFile, virtualHost.getMaxLogSize(), identity.gid(), spawner)
+                    : new TenantLog(logFile, virtualHost.getMaxLogSize(), identity.gid());
             }
             catch (IOException x)
             {
@@ -1045,8 +1087,33 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             classPath = WorkerClassPath.jarsFirst(classPath);
         if (frontIdentity != null)
         {
+            // Checked before any spawner starts, which checks them again as it allows them.
+            for (Path directory : logDirectories)
+            {
+                try
+                {
+                    TrustedFiles.createDirectories(directory);
+                }
+                catch (IOException x)
+                {
+                    throw new IllegalStateException("logDirectories: log directory " + directory + " refused: " + x.getMessage(), x);
+                }
+            }
             // The spawner, root for good, trains the class-data archive: a training JVM of the front's would outlive its drop.
             spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated(), workerClassArchive);
+            for (Path directory : logDirectories)
+            {
+                try
+                {
+                    spawner.allowLogDirectory(directory);
+                }
+                catch (IOException x)
+                {
+                    spawner.stop();
+                    spawner = null;
+                    throw new IllegalStateException("logDirectories: " + x.getMessage(), x);
+                }
+            }
             return spawner;
         }
         WorkerClassArchive classArchive = workerClassArchive ? new WorkerClassArchive() : null;

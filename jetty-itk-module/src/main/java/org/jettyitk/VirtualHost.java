@@ -368,7 +368,9 @@ public class VirtualHost
     }
 
     /**
-     * @param logFile a file in a directory that only root can write (checked at start: the front opens it as root)
+     * @param logFile a file in a directory that only root can write (checked at start: the front opens it as root;
+     * with the handler's {@code frontUser} set, the root spawner opens it, in a directory named before the front's
+     * drop: {@code logDirectories} or that of a vhost loaded at start)
      */
     public void setLogFile(String logFile)
     {

@@ -2,6 +2,8 @@ package org.jettyitk;
 
 import java.io.IOException;
 import java.lang.reflect.InvocationTargetException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.DirectoryStream;
 import java.nio.file.FileSystems;
 import java.nio.file.Files;
 import java.nio.file.LinkOption;
@@ -27,6 +29,8 @@ import org.eclipse.jetty.util.component.DumpableMap;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.xml.XmlConfiguration;
+import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.TrustedFiles;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,6 +66,12 @@ import org.xml.sax.SAXParseException;
  * is not (a link to a tenant's file, a file a group may write) is refused and logged at WARN with the reason, and
  * {@link #start()} fails if the directory itself is not. A file that other users may read is used, with a WARN:
  * its settings, such as environment values, are visible to tenants ({@code chmod 600} it).</p>
+ * <p>With the handler's {@code frontUser} set, the front reads the files as root at start, and as {@code frontUser}
+ * once it has dropped: the directory keeps being scanned, so the directory and its files may be readable by the
+ * front's group (directory {@code 0750}, files {@code 0640}, group {@code frontGroup}, still owned by root and
+ * writable by root only), which draws no WARN. A file the dropped front cannot read is logged at ERROR with the
+ * mode it needs, and the vhost it defined keeps serving; a directory the front could not list is no longer
+ * scanned from the drop on (an ERROR says so), rather than taken for an empty one.</p>
  */
 @ManagedObject("Adds, replaces and removes the vhosts of an ItkHandler as files of a directory change")
 public class VirtualHostDirectory extends ContainerLifeCycle
@@ -72,6 +82,9 @@ public class VirtualHostDirectory extends ContainerLifeCycle
     /** Longest wait of {@link #scan()} for one pass of the scanner. */
     private static final long SCAN_TIMEOUT_SECONDS = 60;
     private static final String SUFFIX = ".xml";
+    private static final String WARM_UP = "parser-warm-up.xml";
+    private static final int GROUP_READ = 0040;
+    private static final int OTHERS_READ = 0004;
 
     private final ItkHandler handler;
     private final Map<String, String> properties = new HashMap<>();
@@ -282,19 +295,105 @@ public class VirtualHostDirectory extends ContainerLifeCycle
     }
 
     /**
-     * Stops scanning: files added, changed or removed from now on are not applied until the next start. For a
-     * front about to drop root, which could no longer read root-only vhost files, and would take a directory it
-     * may not list for an empty one.
+     * <p>Called by the handler, still root, just before the front drops to {@code front}. The scanner goes on as
+     * {@code front}; if {@code front} could not list the directory, scanning stops instead (a directory it may not
+     * list would look empty, and every vhost would go). Files the front will not be able to read are named now.</p>
      *
-     * @param why said in the log
+     * @param front the identity the front drops to
      */
-    void stopScanning(String why)
+    synchronized void onFrontDropping(Identity front)
     {
         Scanner scanner = this.scanner;
         if (scanner == null || !scanner.isRunning())
             return;
-        LifeCycle.stop(scanner);
-        LOG.warn("itk vhost directory {} is no longer scanned: {}; restart the server to apply changed files", directory, why);
+        warmUpParser();
+        try
+        {
+            if (!mayRead(directory, front, true))
+            {
+                LifeCycle.stop(scanner);
+                LOG.error("itk vhost directory {} ({}) cannot be listed by the front's user uid={} gid={} once it drops: it is no longer scanned; restart the server to apply changed files, " +
+                    "or make it mode 0750, owned by root, group {}", directory, describe(directory), front.uid(), front.gid(), front.gid());
+                return;
+            }
+            for (Path file : virtualHosts.keySet())
+            {
+                if (!mayRead(file, front, false))
+                    LOG.error("itk vhost file {} ({}) cannot be read by the front's user uid={} gid={} once it drops: changes to it will be refused; make it mode 0640, owned by root, group {}",
+                        file, describe(file), front.uid(), front.gid(), front.gid());
+            }
+        }
+        catch (IOException x)
+        {
+            LOG.warn("itk vhost directory {}: cannot check what the front may read once it drops: {}", directory, x.toString());
+        }
+    }
+
+    /**
+     * Jetty's XML parser reads its catalogs and DTDs from the jetty-xml jar when it is made, and
+     * {@link XmlConfiguration} keeps its parsers for the next file: one made now, as root, serves the scans after the
+     * drop even if the front's user may not read the server's jars.
+     */
+    private static void warmUpParser()
+    {
+        try
+        {
+            new XmlConfiguration(ResourceFactory.root().newMemoryResource(VirtualHostDirectory.class.getResource(WARM_UP)));
+        }
+        catch (Exception x)
+        {
+            LOG.warn("itk vhost files: cannot make Jetty's XML parser ready before the drop: {}", x.toString());
+        }
+    }
+
+    /**
+     * @return whether {@code identity}, with no supplementary group, may read the file (or list and search the
+     * directory), by its mode
+     */
+    private static boolean mayRead(Path path, Identity identity, boolean directory) throws IOException
+    {
+        Map<String, Object> attributes = Files.readAttributes(path, "unix:uid,gid,mode");
+        int mode = (Integer)attributes.get("mode");
+        int bits;
+        if ((Integer)attributes.get("uid") == identity.uid())
+            bits = (mode >> 6) & 7;
+        else if ((Integer)attributes.get("gid") == identity.gid())
+            bits = (mode >> 3) & 7;
+        else
+            bits = mode & 7;
+        int needed = directory ? 5 : 4;
+        return (bits & needed) == needed;
+    }
+
+    private static String describe(Path path)
+    {
+        try
+        {
+            Map<String, Object> attributes = Files.readAttributes(path, "unix:uid,gid,mode", LinkOption.NOFOLLOW_LINKS);
+            return "mode 0%o, owner %d:%d".formatted((Integer)attributes.get("mode") & 07777, attributes.get("uid"), attributes.get("gid"));
+        }
+        catch (IOException x)
+        {
+            return "not readable: " + x;
+        }
+    }
+
+    /**
+     * @return the identity the front runs as now, if it has dropped root; else null
+     */
+    private Identity droppedFront()
+    {
+        Identity front = handler.getFrontIdentity();
+        if (front == null)
+            return null;
+        try
+        {
+            return Posix.get().geteuid() == 0 ? null : front;
+        }
+        catch (IOException x)
+        {
+            return front;
+        }
     }
 
     private void startScanning()
@@ -337,6 +436,8 @@ public class VirtualHostDirectory extends ContainerLifeCycle
     {
         if (!isRunning())
             return;
+        if (paths.stream().anyMatch(file -> !Files.exists(file)) && !canList())
+            return;
         // In name order, so that which of two files claiming the same host name wins does not depend on hashing.
         for (Path file : paths.stream().sorted().toList())
         {
@@ -347,12 +448,37 @@ public class VirtualHostDirectory extends ContainerLifeCycle
         }
     }
 
+    /**
+     * @return whether the directory can be listed now: a scan of a directory the front may not list reports every
+     * file as removed
+     */
+    private boolean canList()
+    {
+        try (DirectoryStream<Path> ignored = Files.newDirectoryStream(directory))
+        {
+            return true;
+        }
+        catch (IOException x)
+        {
+            Identity front = droppedFront();
+            LOG.error("itk vhost directory {} ({}) cannot be listed{}: {}; no vhost is removed{}", directory, describe(directory),
+                front == null ? "" : " by the front's user uid=" + front.uid() + " gid=" + front.gid(), x.toString(),
+                front == null ? "" : "; make it mode 0750, owned by root, group " + front.gid());
+            return false;
+        }
+    }
+
     private void onFileAddedOrChanged(Path file)
     {
         VirtualHost replacement;
         try
         {
             replacement = load(file);
+        }
+        catch (UnreadableFileException x)
+        {
+            fail(file, x.getMessage(), true);
+            return;
         }
         catch (Throwable x)
         {
@@ -395,7 +521,18 @@ public class VirtualHostDirectory extends ContainerLifeCycle
     {
         String fileName = file.getFileName().toString();
         VirtualHost virtualHost = new VirtualHost(fileName.substring(0, fileName.length() - SUFFIX.length()));
-        Path trusted = trusted(file);
+        Identity front = droppedFront();
+        Path trusted;
+        try
+        {
+            trusted = trusted(file, handler.getFrontIdentity());
+        }
+        catch (AccessDeniedException x)
+        {
+            throw unreadable(file, front, x);
+        }
+        if (front != null && !Files.isReadable(trusted))
+            throw unreadable(file, front, null);
         XmlConfiguration configuration = new XmlConfiguration(ResourceFactory.root().newResource(trusted));
         configuration.getProperties().putAll(getProperties());
         configuration.getProperties().put("jetty.itk.directory", directory.toString());
@@ -414,12 +551,32 @@ public class VirtualHostDirectory extends ContainerLifeCycle
         return virtualHost;
     }
 
+    private UnreadableFileException unreadable(Path file, Identity front, IOException cause)
+    {
+        if (front == null)
+            return new UnreadableFileException("cannot be read (" + describe(file) + ")" + (cause == null ? "" : ": " + cause.getMessage()), cause);
+        return new UnreadableFileException(("cannot be read by the front's user uid=%d gid=%d (%s)%s: make it mode 0640, owned by root, group %d, in a directory of mode 0750, " +
+            "owned by root, group %d").formatted(front.uid(), front.gid(), describe(file), cause == null ? "" : ": " + cause.getMessage(), front.gid(), front.gid()), cause);
+    }
+
     /**
+     * A vhost file its reader may not read: an ERROR, since no retry helps until its mode changes.
+     */
+    private static final class UnreadableFileException extends IOException
+    {
+        private UnreadableFileException(String message, Throwable cause)
+        {
+            super(message, cause);
+        }
+    }
+
+    /**
+     * @param front the identity the front drops to, or null if it keeps root: its group may read the file
      * @return the real path of the file, once checked that only root can change it
      * @throws IOException if it is not a regular file, or it or a directory of its real path is not owned by root
      * or is writable by others
      */
-    private static Path trusted(Path file) throws IOException
+    private static Path trusted(Path file, Identity front) throws IOException
     {
         Path real;
         try
@@ -432,8 +589,17 @@ public class VirtualHostDirectory extends ContainerLifeCycle
         }
         if (!Files.isRegularFile(real, LinkOption.NOFOLLOW_LINKS))
             throw new IOException("refused: " + real + " is not a regular file");
-        if (TrustedFiles.isReadableByGroupOrOthers(real))
-            LOG.warn("itk vhost file {}: readable by other users: its settings, such as environment values, are visible to tenants; chmod 600 it", file);
+        Map<String, Object> attributes = Files.readAttributes(real, "unix:gid,mode", LinkOption.NOFOLLOW_LINKS);
+        int mode = (Integer)attributes.get("mode");
+        // The front's own group may read it: the front reads it after its drop. Anyone else is a tenant, perhaps.
+        boolean frontsGroup = front != null && (Integer)attributes.get("gid") == front.gid();
+        if ((mode & OTHERS_READ) != 0 || (mode & GROUP_READ) != 0 && !frontsGroup)
+        {
+            if (front == null)
+                LOG.warn("itk vhost file {}: readable by other users: its settings, such as environment values, are visible to tenants; chmod 600 it", file);
+            else
+                LOG.warn("itk vhost file {}: readable by other users: its settings, such as environment values, are visible to tenants; chmod 640 it, group {} (the front's)", file, front.gid());
+        }
         return real;
     }
 
@@ -457,12 +623,18 @@ public class VirtualHostDirectory extends ContainerLifeCycle
 
     private void fail(Path file, String reason)
     {
+        fail(file, reason, false);
+    }
+
+    private void fail(Path file, String reason, boolean error)
+    {
         failures.put(file, reason);
         VirtualHost old = virtualHosts.get(file);
-        if (old == null)
-            LOG.warn("itk vhost file {}: {}", file, reason);
+        String kept = old == null ? "" : "; vhost " + old.getName() + " keeps its previous definition";
+        if (error)
+            LOG.error("itk vhost file {}: {}{}", file, reason, kept);
         else
-            LOG.warn("itk vhost file {}: {}; vhost {} keeps its previous definition", file, reason, old.getName());
+            LOG.warn("itk vhost file {}: {}{}", file, reason, kept);
     }
 
     private static <T extends Throwable> T find(Throwable failure, Class<T> type)

@@ -7,6 +7,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.stream.Stream;
 
@@ -23,12 +24,15 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /**
  * <p>The module path from jetty-home with {@code jetty.itk.frontUser}: Jetty binds port 80 on 127.0.0.1 as
  * root, then runs as that user on every thread, with no capability and no-new-privs; the only root process left
- * is the worker spawner, the worker's parent; the tenant runs as its uid; the vhost directory is no longer
- * scanned; SIGTERM stops all of them.</p>
+ * is the worker spawner, the worker's parent; the tenant runs as its uid; the vhost directory, 0750 and its files
+ * 0640 of the front's group as the README's recipe says, is still scanned: a file added after the drop spawns its
+ * worker, and its log, in {@code jetty.itk.logDirectories}, is opened by the spawner; SIGTERM stops all of them.</p>
  */
 public class FrontUserIT
 {
     private static final int TENANT = 43301;
+    private static final int SECOND = 43302;
+    private static final String SECOND_HOST = "second.itk.test";
     private static final int FRONT = 43390;
     private static final int PORT = 80;
     private static final String HOST = "frontuser.itk.test";
@@ -72,11 +76,16 @@ public class FrontUserIT
     {
         base.startJar(null, "--approve-all-licenses", "--add-modules=http,itk");
         Path war = base.tenant("frontuser", TENANT, JettyBase.itDirectory().resolve("whoami.war"));
-        base.writeVhost("frontuser.xml", JettyBase.vhostXml(HOST, TENANT, base.dir.relativize(war)));
-        base.start("jetty.http.host=127.0.0.1", "jetty.http.port=" + PORT, "jetty.itk.frontUser=" + FRONT, "jetty.itk.frontGroup=" + FRONT);
+        // The recipe with frontUser: the directory 0750 and the files 0640, owned by root, group the front's.
+        Path itk = base.dir.resolve("itk");
+        Files.setAttribute(itk, "unix:gid", FRONT);
+        Files.setPosixFilePermissions(itk, PosixFilePermissions.fromString("rwxr-x---"));
+        base.writeVhost("frontuser.xml", JettyBase.vhostXml(HOST, TENANT, base.dir.relativize(war)), FRONT, "rw-r-----");
+        Path logs = base.dir.resolve("logs").resolve("itk");
+        base.start("jetty.http.host=127.0.0.1", "jetty.http.port=" + PORT, "jetty.itk.frontUser=" + FRONT, "jetty.itk.frontGroup=" + FRONT,
+            "jetty.itk.logDirectories=" + logs);
         base.awaitLog("front dropped to " + FRONT);
-        // Vhost files are root's alone: from the drop on, the directory is no longer scanned, and says so.
-        assertTrue(base.logText().contains("is no longer scanned: the front drops to " + FRONT), base::logText);
+        assertTrue(!base.logText().contains("no longer scanned") && !base.logText().contains("readable by other users") && !base.logText().contains("cannot be read"), base::logText);
 
         ContentResponse response = clients.get("http://" + HOST + ":" + PORT + "/");
         assertEquals(200, response.getStatus(), response::getContentAsString);
@@ -104,6 +113,19 @@ public class FrontUserIT
                 // Gone since the listing.
             }
         }
+
+        // A vhost file added after the drop: the front, as its user, reads it; the spawner opens its log.
+        Path secondWar = base.tenant("second", SECOND, JettyBase.itDirectory().resolve("whoami.war"));
+        Path secondLog = logs.resolve("second.log");
+        base.writeVhost("second.xml", JettyBase.vhostXml(SECOND_HOST, SECOND, base.dir.relativize(secondWar))
+            .replace("</Configure>", "  <Set name=\"logFile\">" + secondLog + "</Set>\n</Configure>"), FRONT, "rw-r-----");
+        await().atMost(JettyBase.TIMEOUT).until(() -> clients.get("http://" + SECOND_HOST + ":" + PORT + "/").getStatus() == 200);
+        ContentResponse second = clients.get("http://" + SECOND_HOST + ":" + PORT + "/");
+        assertTrue(second.getContentAsString().contains("Uid:\t" + SECOND + "\t" + SECOND + "\t" + SECOND + "\t" + SECOND), second.getContentAsString());
+        assertTrue(Files.isRegularFile(secondLog), base::logText);
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(secondLog)));
+        assertEquals(0, Files.getAttribute(secondLog, "unix:uid"));
+        assertEquals(SECOND, Files.getAttribute(secondLog, "unix:gid"));
 
         int exit = base.stop();
         assertTrue(exit == 0 || exit == 143, "Jetty's exit status " + exit);

@@ -91,6 +91,7 @@ public class ItkModuleConfigTest
         settings.put("useSetpriv", itk.isUseSetpriv());
         settings.put("frontUser", itk.getFrontUser());
         settings.put("frontGroup", itk.getFrontGroup());
+        settings.put("logDirectories", itk.getLogDirectories());
         settings.put("workerClassArchive", itk.isWorkerClassArchive());
         settings.put("workDirectory", itk.getWorkDirectory());
         settings.put("spawnTimeoutMillis", itk.getSpawnTimeoutMillis());
@@ -125,6 +126,7 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.useSetpriv", "false");
         properties.put("jetty.itk.frontUser", "jetty");
         properties.put("jetty.itk.frontGroup", "40999");
+        properties.put("jetty.itk.logDirectories", "/var/log/itk, /srv/logs");
         properties.put("jetty.itk.workerClassArchive", "false");
         properties.put("jetty.itk.workDirectory", "/var/lib/itk");
         properties.put("jetty.itk.spawnTimeoutMillis", "5000");
@@ -160,6 +162,7 @@ public class ItkModuleConfigTest
         expected.put("useSetpriv", false);
         expected.put("frontUser", "jetty");
         expected.put("frontGroup", "40999");
+        expected.put("logDirectories", List.of(Path.of("/var/log/itk"), Path.of("/srv/logs")));
         expected.put("workerClassArchive", false);
         expected.put("workDirectory", Path.of("/var/lib/itk"));
         expected.put("spawnTimeoutMillis", 5000L);

@@ -220,10 +220,20 @@ public class JettyBase implements AutoCloseable
      */
     public Path writeVhost(String fileName, String xml) throws IOException
     {
+        return writeVhost(fileName, xml, 0, "rw-------");
+    }
+
+    /**
+     * Writes a vhost file as {@link #writeVhost(String, String)}, with the group and mode given before the rename:
+     * with {@code jetty.itk.frontUser}, the README's recipe is the front's group and mode 0640.
+     */
+    public Path writeVhost(String fileName, String xml, int group, String mode) throws IOException
+    {
         Path itk = dir.resolve("itk");
         Path temporary = itk.resolve("." + fileName + ".tmp");
         Files.writeString(temporary, xml);
-        Files.setPosixFilePermissions(temporary, PosixFilePermissions.fromString("rw-------"));
+        Files.setAttribute(temporary, "unix:gid", group);
+        Files.setPosixFilePermissions(temporary, PosixFilePermissions.fromString(mode));
         return Files.move(temporary, itk.resolve(fileName), java.nio.file.StandardCopyOption.REPLACE_EXISTING, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
     }
 

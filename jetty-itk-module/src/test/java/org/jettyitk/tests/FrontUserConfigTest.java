@@ -1,24 +1,42 @@
 package org.jettyitk.tests;
 
+import java.nio.file.Files;
+import java.nio.file.Path;
+
 import org.jettyitk.VirtualHost;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * <p>A {@code frontUser} the front must not drop to fails {@code start()}, naming it, before any spawner starts
  * or any privilege is dropped: root, an unknown name, a number with no passwd entry and no group, a vhost's uid or
- * gid.</p>
+ * gid; so does a log directory a tenant could write.</p>
  */
 public class FrontUserConfigTest
 {
     private static String startFailure(String frontUser, String frontGroup) throws Exception
     {
+        return startFailure(frontUser, frontGroup, null);
+    }
+
+    /**
+     * @param logDirectory under the server's root, owned by the uid given, or null for none
+     */
+    private static String startFailure(String frontUser, String frontGroup, Integer logDirectory) throws Exception
+    {
         Assumptions.assumeTrue(ItkTestServer.isRoot(), "frontUser is for a front started as root: skipped");
         try (ItkTestServer front = new ItkTestServer())
         {
+            if (logDirectory != null)
+            {
+                Path logs = Files.createDirectory(front.root.resolve("logs"));
+                ItkTestServer.chown(logs, logDirectory);
+                front.itk.setLogDirectories(logs.resolve("itk").toString());
+            }
             VirtualHost vhost = new VirtualHost("alice");
             vhost.setHostNames("alice.test");
             vhost.setUser(Integer.toString(ItkTestServer.ALICE));
@@ -55,6 +73,13 @@ public class FrontUserConfigTest
     public void testNumericFrontUserWithoutPasswdEntryNeedsAGroup() throws Exception
     {
         assertEquals("frontUser '41990' has no passwd entry: set frontGroup", startFailure("41990", null));
+    }
+
+    @Test
+    public void testLogDirectoryATenantCanWriteFailsStart() throws Exception
+    {
+        String failure = startFailure("41990", "41990", ItkTestServer.BOB);
+        assertTrue(failure.startsWith("logDirectories: log directory ") && failure.contains("/logs is owned by uid " + ItkTestServer.BOB + ", not by root"), failure);
     }
 
     @Test

@@ -10,6 +10,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.HashMap;
@@ -21,6 +23,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
+import org.jettyitk.VirtualHostDirectory;
 import org.jettyitk.internal.front.WorkerClassPath;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -34,12 +37,18 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * {@code frontUser} set. After start every thread of the front runs as that user with no capability and
  * no-new-privs, the spawner is the only root process left, and tenants still run as their uids. SIGKILL of the
  * spawner: the running worker keeps serving, a vhost that needs a new worker gets 503 and the front says why.
- * SIGKILL of the front: the spawner and the workers exit.</p>
+ * SIGKILL of the front: the spawner and the workers exit. Vhost files added after the drop, readable by the
+ * front's group, are read by the dropped front and spawn their workers; their logs, and the rotation of logs, are
+ * the spawner's to open.</p>
  */
 public class PrivilegeSeparationTest
 {
     /** The front's user: a numeric id no passwd file knows, outside the tenants' range of ids. */
     static final int FRONT = 41960;
+    /** The size past which alice's log is rotated, with the "vhost-directory" front. */
+    static final long LOG_SIZE = 4000;
+    /** The tenant of the vhost file read at start, with the "closed-vhost-directory" front. */
+    static final int FRANK = ItkTestServer.CAROL + 5;
     private static final String ALICE_HOST = "alice.test";
     private static final String BOB_HOST = "bob.test";
     private static final String CAROL_HOST = "carol.test";
@@ -110,6 +119,135 @@ public class PrivilegeSeparationTest
                 throw x;
             }
         }
+    }
+
+    @Test
+    public void testVhostFilesAndTenantLogsAfterTheDrop() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "privilege separation needs root: skipped");
+        try (SeparatedFront front = SeparatedFront.start("vhost-directory"))
+        {
+            try
+            {
+                assertFrontDropped(front.pid);
+                Path vhosts = front.root.resolve("vhosts");
+                Path logs = front.root.resolve("logs");
+
+                // A vhost file written after the drop, 0640 root:front in a 0750 root:front directory: the front,
+                // as its user, reads it, and the spawner starts carol's worker as carol; its log is in a directory
+                // allowed at start, which the spawner opens for the front.
+                Path carolLog = logs.resolve("carol.log");
+                writeVhostFile(vhosts, "carol.xml", vhostXml(CAROL_HOST, ItkTestServer.CAROL, front.root.resolve("carol"), carolLog), FRONT, "rw-r-----");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.get(CAROL_HOST, "/whoami").startsWith("HTTP/1.1 200"));
+                String carol = front.get(CAROL_HOST, "/whoami");
+                assertTrue(carol.contains("Uid:\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL + "\t" + ItkTestServer.CAROL), carol);
+                assertTrue(front.get(CAROL_HOST, "/log?lines=3&text=carol-marker").startsWith("HTTP/1.1 200"));
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> Files.exists(carolLog) && Files.readString(carolLog).contains("carol-marker 2"));
+                assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(carolLog)));
+                assertEquals(0, Files.getAttribute(carolLog, "unix:uid"));
+                assertEquals(ItkTestServer.CAROL, Files.getAttribute(carolLog, "unix:gid"));
+                assertTrue(!front.log().contains("carol.xml: readable by other users"), front::log);
+
+                // Alice's log, opened before the drop, is rotated after it, by the spawner.
+                Path aliceLog = front.root.resolve("alice-logs").resolve("alice.log");
+                Path aliceRotated = aliceLog.resolveSibling("alice.log.1");
+                assertTrue(front.get(ALICE_HOST, "/log?lines=200&text=alice-marker").startsWith("HTTP/1.1 200"));
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> Files.exists(aliceLog) && Files.readString(aliceLog).contains("alice-marker 199"));
+                assertTrue(Files.exists(aliceRotated), () -> "no " + aliceRotated + "; front log:\n" + front.log());
+                assertTrue(Files.size(aliceLog) <= LOG_SIZE && Files.size(aliceRotated) <= LOG_SIZE, "each file bounded");
+                assertEquals(ItkTestServer.ALICE, Files.getAttribute(aliceLog, "unix:gid"));
+                assertEquals(ItkTestServer.ALICE, Files.getAttribute(aliceRotated, "unix:gid"));
+                assertTrue(front.log().contains("tenant log " + aliceLog + " rotated"), front::log);
+
+                // A vhost file the dropped front cannot read: an ERROR naming the file and the mode it needs.
+                Path erin = writeVhostFile(vhosts, "erin.xml", vhostXml("erin.test", ItkTestServer.CAROL + 1, front.root.resolve("carol"), null), 0, "rw-------");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost file " + erin + ":"));
+                assertTrue(front.log().contains("itk vhost file " + erin + ": cannot be read by the front's user uid=" + FRONT + " gid=" + FRONT + " (mode 0600, owner 0:0)") &&
+                    front.log().contains("make it mode 0640, owned by root, group " + FRONT), front::log);
+
+                // A log in a directory not allowed before the drop: the spawner refuses, the vhost is not added.
+                Path dave = writeVhostFile(vhosts, "dave.xml", vhostXml("dave.test", ItkTestServer.CAROL + 2, front.root.resolve("carol"), front.root.resolve("other-logs").resolve("dave.log")),
+                    FRONT, "rw-r-----");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost file " + dave));
+                assertTrue(front.log().contains("is not a log directory allowed before the front's drop"), front::log);
+                assertTrue(!Files.exists(front.root.resolve("other-logs")), "no directory made");
+
+                // Readable by others: still a WARN, and used.
+                Path grace = writeVhostFile(vhosts, "grace.xml", vhostXml("grace.test", ItkTestServer.CAROL + 3, front.root.resolve("carol"), null), FRONT, "rw-r--r--");
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost file " + grace + ": added vhost grace"));
+                assertTrue(front.log().contains("itk vhost file " + grace + ": readable by other users"), front::log);
+
+                // Through all of it, the vhosts that ran keep serving.
+                assertTrue(front.get(ALICE_HOST, "/pid").startsWith("HTTP/1.1 200"));
+                assertTrue(front.get(CAROL_HOST, "/pid").startsWith("HTTP/1.1 200"));
+                assertTrue(front.get("dave.test", "/pid").startsWith("HTTP/1.1 404"));
+
+                // A directory the front can no longer list is not taken for an empty one: no vhost goes.
+                Files.setPosixFilePermissions(vhosts, PosixFilePermissions.fromString("rwx------"));
+                await().atMost(ItkTestServer.TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> front.log().contains("itk vhost directory " + vhosts));
+                assertTrue(front.log().contains("cannot be listed by the front's user uid=" + FRONT + " gid=" + FRONT) && front.log().contains("no vhost is removed"), front::log);
+                assertTrue(!front.log().contains("removed vhost carol"), front::log);
+                assertTrue(front.get(CAROL_HOST, "/pid").startsWith("HTTP/1.1 200"));
+            }
+            catch (Throwable x)
+            {
+                front.failed(x);
+                throw x;
+            }
+        }
+    }
+
+    @Test
+    public void testVhostDirectoryTheFrontCannotListIsNoLongerScanned() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "privilege separation needs root: skipped");
+        try (SeparatedFront front = SeparatedFront.start("closed-vhost-directory"))
+        {
+            try
+            {
+                // Root read the root-only directory and its file at start; the front, dropped, could list neither:
+                // rather than take the directory for an empty one and remove the vhost, it stops scanning it.
+                Path vhosts = front.root.resolve("vhosts");
+                assertTrue(front.log().contains("itk vhost directory " + vhosts + " (mode 0700, owner 0:0) cannot be listed by the front's user uid=" + FRONT + " gid=" + FRONT +
+                    " once it drops: it is no longer scanned"), front::log);
+                String frank = front.get("frank.test", "/whoami");
+                assertTrue(frank.contains("Uid:\t" + FRANK + "\t" + FRANK + "\t" + FRANK + "\t" + FRANK), frank);
+                assertTrue(!front.log().contains("removed vhost"), front::log);
+            }
+            catch (Throwable x)
+            {
+                front.failed(x);
+                throw x;
+            }
+        }
+    }
+
+    private static String vhostXml(String host, int id, Path app, Path logFile)
+    {
+        return """
+            <?xml version="1.0"?>
+            <!DOCTYPE Configure PUBLIC "-//Jetty//Configure//EN" "https://jetty.org/configure_10_0.dtd">
+            <Configure class="org.jettyitk.VirtualHost">
+              <Call name="setHostNames"><Arg><Array type="String"><Item>%s</Item></Array></Arg></Call>
+              <Set name="user">%d</Set>
+              <Set name="group">%d</Set>
+              <Set name="app">%s</Set>
+              <Set name="handlerClass">%s</Set>
+              %s
+            </Configure>
+            """.formatted(host, id, id, app, TestApp.class.getName(), logFile == null ? "" : "<Set name=\"logFile\">" + logFile + "</Set>");
+    }
+
+    /**
+     * Writes a vhost file as the README says: under a hidden name, owned by root and {@code group}, then moved in.
+     */
+    private static Path writeVhostFile(Path directory, String name, String xml, int group, String mode) throws IOException
+    {
+        Path hidden = directory.resolve("." + name);
+        Files.writeString(hidden, xml);
+        Files.setAttribute(hidden, "unix:gid", group);
+        Files.setPosixFilePermissions(hidden, PosixFilePermissions.fromString(mode));
+        return Files.move(hidden, directory.resolve(name), StandardCopyOption.ATOMIC_MOVE);
     }
 
     @Test
@@ -459,7 +597,7 @@ public class PrivilegeSeparationTest
             }
             front.itk.setFrontUser(Integer.toString(FRONT));
             front.itk.setFrontGroup(Integer.toString(FRONT));
-            front.addTestApp("alice", ItkTestServer.ALICE);
+            VirtualHost alice = front.addTestApp("alice", ItkTestServer.ALICE);
             front.addTestApp("bob", ItkTestServer.BOB);
             // Carol's directory is made now, as root; her vhost is added after the drop.
             Path carolApp = front.tenantDirectory("carol", ItkTestServer.CAROL);
@@ -469,6 +607,28 @@ public class PrivilegeSeparationTest
             carol.setGroup(Integer.toString(ItkTestServer.CAROL));
             carol.setApp(carolApp.toString());
             carol.setHandlerClass(TestApp.class.getName());
+            if (List.of(args).contains("closed-vhost-directory"))
+            {
+                // Root's alone: read at start, by root.
+                Path vhosts = Files.createDirectory(front.root.resolve("vhosts"));
+                Files.setPosixFilePermissions(vhosts, PosixFilePermissions.fromString("rwx------"));
+                writeVhostFile(vhosts, "frank.xml", vhostXml("frank.test", FRANK, front.tenantDirectory("frank", FRANK), null), 0, "rw-------");
+                front.itk.addBean(new VirtualHostDirectory(front.itk, vhosts));
+            }
+            if (List.of(args).contains("vhost-directory"))
+            {
+                // The recipe for frontUser: the vhost directory readable by the front's group, only root writes it.
+                Path vhosts = Files.createDirectory(front.root.resolve("vhosts"));
+                Files.setAttribute(vhosts, "unix:gid", FRONT);
+                Files.setPosixFilePermissions(vhosts, PosixFilePermissions.fromString("rwxr-x---"));
+                VirtualHostDirectory directory = new VirtualHostDirectory(front.itk, vhosts);
+                directory.setScanIntervalSeconds(1);
+                front.itk.addBean(directory);
+                // Logs of vhosts loaded later go there; alice's, loaded at start, in a directory of its own.
+                front.itk.setLogDirectories(front.root.resolve("logs").toString());
+                alice.setLogFile(front.root.resolve("alice-logs").resolve("alice.log").toString());
+                alice.setMaxLogSize(LOG_SIZE);
+            }
             front.start();
             System.out.println("root=" + front.root);
             System.out.println("port=" + front.port());

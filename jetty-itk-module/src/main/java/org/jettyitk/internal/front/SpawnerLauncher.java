@@ -11,6 +11,7 @@ import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.IntFunction;
 
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.UnixSockets;
@@ -27,6 +28,9 @@ import org.slf4j.LoggerFactory;
  * {@code frontUser} ({@link #dropped()}), the only sender the spawner accepts. One thread reads the spawner's
  * replies: spawned workers, refusals, exits. If the spawner goes away, the front logs it once, the workers it
  * has keep serving, and every launch fails (a 503 for the vhost that needed it).</p>
+ * <p>It also asks the spawner for the descriptors of tenant logs ({@link #openLog(Path, int)},
+ * {@link #rotateLog(Path, int)}), which the front, once dropped, may not open; the directories they may be in are
+ * named while the front is root ({@link #allowLogDirectory(Path)}).</p>
  */
 public class SpawnerLauncher implements WorkerLauncher
 {
@@ -40,6 +44,8 @@ public class SpawnerLauncher implements WorkerLauncher
     private final int socket;
     private final long spawnerPid;
     private final Map<Integer, CompletableFuture<SpawnedProcess>> pending = new ConcurrentHashMap<>();
+    /** Log requests waiting for their answer: a descriptor, or -1 for a request that returns none. */
+    private final Map<Integer, CompletableFuture<Integer>> pendingLogs = new ConcurrentHashMap<>();
     private final Map<Long, SpawnedProcess> processes = new ConcurrentHashMap<>();
     private final AtomicInteger ids = new AtomicInteger();
     private final CompletableFuture<Void> dropped = new CompletableFuture<>();
@@ -200,6 +206,87 @@ public class SpawnerLauncher implements WorkerLauncher
     }
 
     /**
+     * <p>Allows tenant logs in {@code directory}: the spawner checks it (root-owned, writable by root only, on every
+     * directory of its path), makes it if missing, and holds it open. The spawner takes this request only while the
+     * front is root, that is before its drop.</p>
+     *
+     * @throws IOException if the spawner refused, saying why
+     */
+    public void allowLogDirectory(Path directory) throws IOException
+    {
+        String path = directory.toAbsolutePath().normalize().toString();
+        int fd = logRequest(path, id -> SpawnerProtocol.encodeAllowLogDirectory(id, path));
+        if (fd >= 0)
+            closeAll(new int[]{fd});
+    }
+
+    /**
+     * Opens a tenant log for appending, through the spawner, creating it if missing.
+     *
+     * @param file the log file, directly in a directory {@link #allowLogDirectory(Path) allowed} before the drop
+     * @param gid the tenant's group, which the file gets
+     * @return the descriptor, the caller's to close
+     * @throws IOException if the spawner refused, saying why, or is gone
+     */
+    public int openLog(Path file, int gid) throws IOException
+    {
+        return logFile(SpawnerProtocol.OPEN_LOG, file, gid);
+    }
+
+    /**
+     * Renames a tenant log to {@code NAME.1}, through the spawner, and opens it anew.
+     *
+     * @return the new file's descriptor, the caller's to close
+     * @throws IOException if the spawner refused, saying why, or is gone
+     */
+    public int rotateLog(Path file, int gid) throws IOException
+    {
+        return logFile(SpawnerProtocol.ROTATE_LOG, file, gid);
+    }
+
+    private int logFile(byte type, Path file, int gid) throws IOException
+    {
+        String path = file.toAbsolutePath().normalize().toString();
+        int fd = logRequest(path, id -> SpawnerProtocol.encodeLogRequest(id, type, path, gid));
+        if (fd < 0)
+            throw new IOException("log file " + path + ": the worker spawner answered without a descriptor");
+        return fd;
+    }
+
+    private int logRequest(String path, IntFunction<byte[]> request) throws IOException
+    {
+        String why = gone;
+        if (why != null)
+            throw new IOException(path + ": the worker spawner pid=" + spawnerPid + " is gone (" + why + ")");
+        int id = ids.incrementAndGet();
+        CompletableFuture<Integer> answer = new CompletableFuture<>();
+        pendingLogs.put(id, answer);
+        try
+        {
+            sockets.send(socket, request.apply(id));
+            return answer.get(LAUNCH_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        }
+        catch (ExecutionException x)
+        {
+            throw new IOException(path + ": the worker spawner " + x.getCause().getMessage(), x.getCause());
+        }
+        catch (TimeoutException x)
+        {
+            // A descriptor that comes later has nobody to take it: the reader closes it.
+            throw new IOException(path + ": no answer from the worker spawner pid=" + spawnerPid + " after " + LAUNCH_TIMEOUT_SECONDS + " s");
+        }
+        catch (InterruptedException x)
+        {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", x);
+        }
+        finally
+        {
+            pendingLogs.remove(id);
+        }
+    }
+
+    /**
      * @return whether the request went to the spawner
      */
     boolean signal(long pid, int signal)
@@ -251,6 +338,10 @@ public class SpawnerLauncher implements WorkerLauncher
             reply = SpawnerProtocol.decodeReply(message.bytes());
             if (reply.type() == SpawnerProtocol.SPAWNED && message.fds().length != SpawnerProtocol.SPAWNED_FDS)
                 throw new IllegalArgumentException("spawned reply with " + message.fds().length + " descriptors");
+            if (reply.type() == SpawnerProtocol.LOG_OPENED && message.fds().length != SpawnerProtocol.LOG_OPENED_FDS)
+                throw new IllegalArgumentException("log reply with " + message.fds().length + " descriptors");
+            if (reply.type() != SpawnerProtocol.SPAWNED && reply.type() != SpawnerProtocol.LOG_OPENED && message.fds().length > 0)
+                throw new IllegalArgumentException("reply of type " + reply.type() + " with descriptors");
         }
         catch (IllegalArgumentException x)
         {
@@ -286,11 +377,22 @@ public class SpawnerLauncher implements WorkerLauncher
                 if (answer == null || !answer.complete(process))
                     process.destroyForcibly();
             }
+            case SpawnerProtocol.LOG_OPENED, SpawnerProtocol.DONE ->
+            {
+                CompletableFuture<Integer> answer = pendingLogs.get(reply.id());
+                int fd = reply.type() == SpawnerProtocol.LOG_OPENED ? message.fds()[0] : -1;
+                // Nobody waits any more (a request that timed out): the descriptor is closed.
+                if ((answer == null || !answer.complete(fd)) && fd >= 0)
+                    closeAll(new int[]{fd});
+            }
             case SpawnerProtocol.FAILED ->
             {
                 CompletableFuture<SpawnedProcess> answer = pending.get(reply.id());
+                CompletableFuture<Integer> logAnswer = pendingLogs.get(reply.id());
                 if (answer != null)
                     answer.completeExceptionally(new IOException(reply.reason()));
+                else if (logAnswer != null)
+                    logAnswer.completeExceptionally(new IOException(reply.reason()));
                 else
                     // A signal for a worker that had exited meanwhile, typically.
                     LOG.info("worker spawner: {}", reply.reason());
@@ -329,6 +431,7 @@ public class SpawnerLauncher implements WorkerLauncher
             LOG.error("worker spawner pid={} is gone ({}): the {} running workers keep serving; vhosts that need a new worker answer 503", spawnerPid, why, processes.size());
         IOException failure = new IOException("is gone (" + why + ")");
         pending.values().forEach(answer -> answer.completeExceptionally(failure));
+        pendingLogs.values().forEach(answer -> answer.completeExceptionally(failure));
         for (SpawnedProcess process : List.copyOf(processes.values()))
         {
             processes.remove(process.pid());

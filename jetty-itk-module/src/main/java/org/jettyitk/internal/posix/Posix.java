@@ -643,6 +643,42 @@ public final class Posix
     }
 
     /**
+     * <p>Creates the file {@code name} of the directory {@code dirFd} for appending, with {@code mode} (less the
+     * umask), only if no such name exists ({@code O_EXCL}: not even a symbolic link is followed).</p>
+     *
+     * @param name one path component, no {@code /}
+     * @return the descriptor, closed on exec; -1 if the name exists
+     * @throws IOException if it cannot be created otherwise
+     */
+    public int createForAppendAt(int dirFd, String name, int mode) throws IOException
+    {
+        int fd = libc.openat(dirFd, checkedName(name), flags(OpenFlags.O_WRONLY, OpenFlags.O_APPEND, OpenFlags.O_CREAT, OpenFlags.O_EXCL, OpenFlags.O_NOFOLLOW, OpenFlags.O_CLOEXEC, OpenFlags.O_NONBLOCK), mode);
+        if (fd >= 0)
+            return fd;
+        int errno = libc.errno();
+        if (errno == Errno.EEXIST.intValue())
+            return -1;
+        throw failure("openat(" + dirFd + "," + name + ",O_WRONLY|O_APPEND|O_CREAT|O_EXCL|O_NOFOLLOW,0" + Integer.toOctalString(mode) + ")", errno);
+    }
+
+    /**
+     * <p>Opens the existing file {@code name} of the directory {@code dirFd} for appending, without following a
+     * symbolic link and without blocking on a FIFO; the caller checks with {@link #fstat(int)} what it opened.</p>
+     *
+     * @param name one path component, no {@code /}
+     * @return the descriptor, closed on exec
+     * @throws NoSuchFileException if there is no such name
+     * @throws IOException if it cannot be opened otherwise, for example ELOOP for a symbolic link
+     */
+    public int openExistingForAppendAt(int dirFd, String name) throws IOException
+    {
+        int fd = libc.openat(dirFd, checkedName(name), flags(OpenFlags.O_WRONLY, OpenFlags.O_APPEND, OpenFlags.O_NOFOLLOW, OpenFlags.O_CLOEXEC, OpenFlags.O_NONBLOCK), 0);
+        if (fd < 0)
+            throw failure("openat(" + dirFd + "," + name + ",O_WRONLY|O_APPEND|O_NOFOLLOW)", libc.errno());
+        return fd;
+    }
+
+    /**
      * @param name one path component, no {@code /}
      * @return true if the directory was created, false if {@code name} existed already (as anything)
      * @throws IOException if it cannot be created otherwise

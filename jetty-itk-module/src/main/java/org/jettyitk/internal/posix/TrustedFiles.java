@@ -25,7 +25,6 @@ import java.util.stream.Stream;
 public final class TrustedFiles
 {
     private static final int GROUP_OR_OTHERS_WRITE = 0022;
-    private static final int GROUP_OR_OTHERS_READ = 0044;
     private static final int STICKY = 01000;
     private static final int TYPE_MASK = 0170000;
     private static final int TYPE_DIRECTORY = 0040000;
@@ -147,15 +146,6 @@ public final class TrustedFiles
             check(existing);
         Files.createDirectories(absolute);
         return check(absolute);
-    }
-
-    /**
-     * @return whether users other than the owner (and its group) may read the file, by its mode
-     * @throws IOException if the mode cannot be read
-     */
-    public static boolean isReadableByGroupOrOthers(Path file) throws IOException
-    {
-        return ((Integer)Files.getAttribute(file, "unix:mode") & GROUP_OR_OTHERS_READ) != 0;
     }
 
     private static void checkComponent(Path component, int self, boolean mayBeSticky) throws IOException

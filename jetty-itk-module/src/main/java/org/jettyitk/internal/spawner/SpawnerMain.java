@@ -42,6 +42,9 @@ import org.slf4j.LoggerFactory;
  *   {@code SCM_RIGHTS}, keeping none; it reaps its workers, kills what each left in its process group, and tells
  *   the front every exit status.</li>
  *   <li>It signals only its own live workers, and only with SIGTERM or SIGKILL.</li>
+ *   <li>It opens and rotates tenant logs for the front ({@link LogFiles}), only in the log directories the front
+ *   named while it was still root (a request whose credentials say uid 0 and the front's pid), and hands each
+ *   file over with {@code SCM_RIGHTS}.</li>
  *   <li>When the front's end closes (the front stopped or died) its workers see EOF on stdin and exit; the
  *   spawner waits for them ({@link #EXIT_TIMEOUT_SECONDS}, then kills their groups), deletes the work directory
  *   if the front had created it, and exits.</li>
@@ -71,6 +74,7 @@ public final class SpawnerMain
     private final int maxId;
     private final WorkDirectory workDirectory;
     private final ProcessWorkerLauncher launcher;
+    private final LogFiles logFiles;
     private final Map<Long, Process> workers = new ConcurrentHashMap<>();
     private final Object sendLock = new Object();
 
@@ -87,6 +91,7 @@ public final class SpawnerMain
         this.maxId = maxId;
         this.workDirectory = workDirectory;
         this.launcher = launcher;
+        this.logFiles = new LogFiles(posix, minId, maxId, frontGid);
     }
 
     public static void main(String[] args)
@@ -158,6 +163,7 @@ public final class SpawnerMain
             handle(message);
         }
         LOG.info("the front closed its socket: waiting for {} workers to exit", workers.size());
+        logFiles.close();
         awaitWorkers();
     }
 
@@ -173,9 +179,13 @@ public final class SpawnerMain
             UnixSockets.Credentials sender = message.credentials();
             if (sender == null)
                 throw new IllegalArgumentException("no sender credentials");
-            if (sender.pid() != frontPid || sender.uid() != frontUid || sender.gid() != frontGid)
-                throw new IllegalArgumentException("sender pid=" + sender.pid() + " uid=" + Integer.toUnsignedString(sender.uid()) + " gid=" + Integer.toUnsignedString(sender.gid()) +
-                    " is not the front (pid=" + frontPid + " uid=" + frontUid + " gid=" + frontGid + ")");
+            String notFront = "sender pid=" + sender.pid() + " uid=" + Integer.toUnsignedString(sender.uid()) + " gid=" + Integer.toUnsignedString(sender.gid()) +
+                " is not the front (pid=" + frontPid + " uid=" + frontUid + " gid=" + frontGid + ")";
+            boolean dropped = sender.pid() == frontPid && sender.uid() == frontUid && sender.gid() == frontGid;
+            // The kernel attaches the sender's real ids: only the front, before its drop, can say pid and uid 0.
+            boolean root = sender.pid() == frontPid && sender.uid() == 0;
+            if (!dropped && !root)
+                throw new IllegalArgumentException(notFront);
             if (message.truncated())
                 throw new IllegalArgumentException("message longer than " + SpawnerProtocol.MAX_MESSAGE + " bytes or with descriptors");
             if (message.fds().length > 0)
@@ -184,9 +194,29 @@ public final class SpawnerMain
                 id = ((message.bytes()[2] & 0xFF) << 24) | ((message.bytes()[3] & 0xFF) << 16) | ((message.bytes()[4] & 0xFF) << 8) | (message.bytes()[5] & 0xFF);
             Object request = SpawnerProtocol.decodeRequest(message.bytes());
             if (request instanceof SpawnerProtocol.Spawn spawn)
+            {
+                if (!dropped)
+                    throw new IllegalArgumentException(notFront);
                 spawn(spawn);
+            }
             else if (request instanceof SpawnerProtocol.Signal signal)
+            {
+                if (!dropped)
+                    throw new IllegalArgumentException(notFront);
                 signal(signal);
+            }
+            else if (request instanceof SpawnerProtocol.LogRequest log)
+            {
+                openLog(log);
+            }
+            else if (request instanceof SpawnerProtocol.AllowLogDirectory allow)
+            {
+                if (!root)
+                    throw new IllegalArgumentException("log directory " + allow.directory() + " refused: allowed only by the front while root, before its drop (sender uid=" +
+                        Integer.toUnsignedString(sender.uid()) + ")");
+                logFiles.allow(allow.directory());
+                reply(SpawnerProtocol.encodeDone(allow.id()));
+            }
         }
         catch (RuntimeException | IOException x)
         {
@@ -289,6 +319,23 @@ public final class SpawnerMain
                 closeQuietly(pipe[0]);
                 closeQuietly(pipe[1]);
             }
+        }
+    }
+
+    private void openLog(SpawnerProtocol.LogRequest request) throws IOException
+    {
+        int fd = request.type() == SpawnerProtocol.ROTATE_LOG
+            ? logFiles.rotate(request.file(), request.gid())
+            : logFiles.open(request.file(), request.gid());
+        try
+        {
+            if (request.type() == SpawnerProtocol.ROTATE_LOG)
+                LOG.info("tenant log {} rotated", request.file());
+            reply(SpawnerProtocol.encodeLogOpened(request.id()), fd);
+        }
+        finally
+        {
+            closeQuietly(fd);
         }
     }
 

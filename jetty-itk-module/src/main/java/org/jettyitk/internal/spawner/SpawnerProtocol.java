@@ -23,11 +23,16 @@ import org.jettyitk.internal.worker.WorkerArguments;
  * request  := VERSION type:u8 id:i32 body
  *   SPAWN  body := workDirectory:str arguments:str hasJvmOptions:u8 count:i32 option:str* count:i32 (name:str value:str)*
  *   SIGNAL body := pid:i64 signal:i32                      (SIGTERM or SIGKILL, to a worker of this spawner)
+ *   OPEN_LOG   body := file:str gid:i32                    (a tenant log, in a log directory allowed before the drop)
+ *   ROTATE_LOG body := file:str gid:i32                    (rename it to FILE.1, open FILE anew)
+ *   ALLOW_LOG_DIRECTORY body := directory:str              (only from the front while it is root)
  * reply    := VERSION type:u8 ...
  *   SPAWNED id:i32 pid:i64                                 with SCM_RIGHTS: the worker's stdin (write end), stdout and
  *                                                          stderr (read ends)
  *   FAILED  id:i32 reason:str
  *   EXITED  pid:i64 status:i32                             status as {@link Process#exitValue()} gives it
+ *   LOG_OPENED id:i32                                      with SCM_RIGHTS: the log file, open for appending
+ *   DONE    id:i32                                         the request is done (ALLOW_LOG_DIRECTORY)
  * str      := length:i32 UTF-8 bytes (strict, no NUL)
  * </pre>
  * <p>Every length and count is bounded ({@link #MAX_MESSAGE}, {@link #MAX_COUNT}); a message with a byte too
@@ -38,15 +43,22 @@ public final class SpawnerProtocol
     public static final byte VERSION = 1;
     public static final byte SPAWN = 1;
     public static final byte SIGNAL = 2;
+    public static final byte OPEN_LOG = 3;
+    public static final byte ROTATE_LOG = 4;
+    public static final byte ALLOW_LOG_DIRECTORY = 5;
     public static final byte SPAWNED = 1;
     public static final byte FAILED = 2;
     public static final byte EXITED = 3;
+    public static final byte LOG_OPENED = 4;
+    public static final byte DONE = 5;
     /** The longest message either side accepts, in bytes. */
     public static final int MAX_MESSAGE = 64 * 1024;
     /** The most JVM options or environment variables in one request. */
     public static final int MAX_COUNT = 256;
     /** The descriptors a {@link #SPAWNED} reply carries. */
     public static final int SPAWNED_FDS = 3;
+    /** The descriptors a {@link #LOG_OPENED} reply carries. */
+    public static final int LOG_OPENED_FDS = 1;
     public static final int SIGTERM = 15;
     public static final int SIGKILL = 9;
 
@@ -68,6 +80,23 @@ public final class SpawnerProtocol
      * A request to signal a worker's process group.
      */
     public record Signal(int id, long pid, int signal)
+    {
+    }
+
+    /**
+     * A request to open a tenant log for appending ({@link #OPEN_LOG}), or to rotate it first ({@link #ROTATE_LOG}).
+     *
+     * @param file the log file's absolute path
+     * @param gid the group the file gets: its tenant's
+     */
+    public record LogRequest(int id, byte type, String file, int gid)
+    {
+    }
+
+    /**
+     * A request to allow tenant logs in a directory, from the front while it is still root.
+     */
+    public record AllowLogDirectory(int id, String directory)
     {
     }
 
@@ -108,6 +137,54 @@ public final class SpawnerProtocol
         });
     }
 
+    /**
+     * @param type {@link #OPEN_LOG} or {@link #ROTATE_LOG}
+     */
+    public static byte[] encodeLogRequest(int id, byte type, String file, int gid)
+    {
+        if (type != OPEN_LOG && type != ROTATE_LOG)
+            throw new IllegalArgumentException("not a log request type: " + type);
+        return write(out ->
+        {
+            out.writeByte(VERSION);
+            out.writeByte(type);
+            out.writeInt(id);
+            writeString(out, file);
+            out.writeInt(gid);
+        });
+    }
+
+    public static byte[] encodeAllowLogDirectory(int id, String directory)
+    {
+        return write(out ->
+        {
+            out.writeByte(VERSION);
+            out.writeByte(ALLOW_LOG_DIRECTORY);
+            out.writeInt(id);
+            writeString(out, directory);
+        });
+    }
+
+    public static byte[] encodeLogOpened(int id)
+    {
+        return write(out ->
+        {
+            out.writeByte(VERSION);
+            out.writeByte(LOG_OPENED);
+            out.writeInt(id);
+        });
+    }
+
+    public static byte[] encodeDone(int id)
+    {
+        return write(out ->
+        {
+            out.writeByte(VERSION);
+            out.writeByte(DONE);
+            out.writeInt(id);
+        });
+    }
+
     public static byte[] encodeSpawned(int id, long pid)
     {
         return write(out ->
@@ -143,7 +220,7 @@ public final class SpawnerProtocol
     }
 
     /**
-     * @return a {@link Spawn} or a {@link Signal}
+     * @return a {@link Spawn}, a {@link Signal}, a {@link LogRequest} or an {@link AllowLogDirectory}
      * @throws IllegalArgumentException saying what is wrong with the message
      */
     public static Object decodeRequest(byte[] message)
@@ -195,6 +272,8 @@ public final class SpawnerProtocol
                 request = new Spawn(id, arguments, workDirectory);
             }
             case SIGNAL -> request = new Signal(id, in.buffer.getLong(), in.buffer.getInt());
+            case OPEN_LOG, ROTATE_LOG -> request = new LogRequest(id, type, in.string(), in.buffer.getInt());
+            case ALLOW_LOG_DIRECTORY -> request = new AllowLogDirectory(id, in.string());
             default -> throw new IllegalArgumentException("unknown request type " + type);
         }
         in.end();
@@ -204,8 +283,8 @@ public final class SpawnerProtocol
     /**
      * A reply as the front reads it.
      *
-     * @param type {@link #SPAWNED}, {@link #FAILED} or {@link #EXITED}
-     * @param id the request's id, for {@link #SPAWNED} and {@link #FAILED}
+     * @param type {@link #SPAWNED}, {@link #FAILED}, {@link #EXITED}, {@link #LOG_OPENED} or {@link #DONE}
+     * @param id the request's id, for {@link #SPAWNED}, {@link #FAILED}, {@link #LOG_OPENED} and {@link #DONE}
      * @param pid the worker's pid, for {@link #SPAWNED} and {@link #EXITED}
      * @param status the exit status, for {@link #EXITED}
      * @param reason why, for {@link #FAILED}
@@ -239,6 +318,7 @@ public final class SpawnerProtocol
             case SPAWNED -> new Reply(type, in.buffer.getInt(), in.buffer.getLong(), 0, null);
             case FAILED -> new Reply(type, in.buffer.getInt(), 0, 0, in.string());
             case EXITED -> new Reply(type, 0, in.buffer.getLong(), in.buffer.getInt(), null);
+            case LOG_OPENED, DONE -> new Reply(type, in.buffer.getInt(), 0, 0, null);
             default -> throw new IllegalArgumentException("unknown reply type " + type);
         };
         in.end();

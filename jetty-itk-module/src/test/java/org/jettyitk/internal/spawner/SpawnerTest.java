@@ -20,6 +20,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.UnixSockets;
 import org.jettyitk.internal.worker.WorkerArguments;
 import org.junit.jupiter.api.AfterEach;
@@ -39,6 +40,11 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * a {@code HOME} outside the work directory, malformed, oversized and fuzzed messages, and after each refusal
  * still spawns a good request's worker, as its tenant, with the front's pipe ends handed over. The worker's
  * "java" is a script that prints its uid and gid on the protocol pipe and exits at EOF.</p>
+ * <p>Tenant logs: the spawner allows a log directory only when the root front asks (uid 0 in the credentials),
+ * opens and rotates logs only directly in such a directory, creating them 0640 root:tenant, and refuses anything
+ * else (a directory the front names once dropped, a directory a tenant owns or reached through a tenant's link, a
+ * path with {@code ..}, a system file, a link, a hard-linked file, a FIFO, a rotation that would replace a system
+ * file, group 0 or the front's), changing nothing, and serves the next request.</p>
  */
 public class SpawnerTest
 {
@@ -123,6 +129,69 @@ public class SpawnerTest
     {
         return new WorkerArguments("alice", new Identity("alice", ALICE, ALICE, new int[0]), "/nonexistent-app", null, 027,
             null, List.of("-Xmx64m"), Map.of("GREETING", "hello"));
+    }
+
+    private UnixSockets.Credentials rootFront()
+    {
+        return new UnixSockets.Credentials(front.pid(), 0, 0);
+    }
+
+    private Path logDirectory() throws IOException
+    {
+        Path logs = root.resolve("logs");
+        if (!Files.isDirectory(logs))
+        {
+            Files.createDirectory(logs);
+            Files.setPosixFilePermissions(logs, PosixFilePermissions.fromString("rwxr-xr-x"));
+        }
+        return logs;
+    }
+
+    private void allowAsRoot(Path directory) throws Exception
+    {
+        sockets.sendAs(socket, SpawnerProtocol.encodeAllowLogDirectory(11, directory.toString()), rootFront());
+        SpawnerProtocol.Reply reply = SpawnerProtocol.decodeReply(receive().bytes());
+        assertEquals(SpawnerProtocol.DONE, reply.type(), () -> "reply " + reply);
+        assertEquals(11, reply.id());
+    }
+
+    /**
+     * @return the descriptor the spawner handed over for the log
+     */
+    private int logRequest(byte type, Path file, int gid) throws Exception
+    {
+        sockets.sendAs(socket, SpawnerProtocol.encodeLogRequest(12, type, file.toString(), gid), front);
+        UnixSockets.Message message = receive();
+        SpawnerProtocol.Reply reply = SpawnerProtocol.decodeReply(message.bytes());
+        assertEquals(SpawnerProtocol.LOG_OPENED, reply.type(), () -> "reply " + reply);
+        assertEquals(12, reply.id());
+        assertEquals(SpawnerProtocol.LOG_OPENED_FDS, message.fds().length);
+        return message.fds()[0];
+    }
+
+    private void writeAndClose(int fd, String text) throws IOException
+    {
+        try
+        {
+            Posix.get().write(fd, text.getBytes(StandardCharsets.UTF_8));
+        }
+        finally
+        {
+            sockets.close(fd);
+        }
+    }
+
+    /**
+     * A good log request: alice's log opens, takes a line, and is 0640 root:alice.
+     */
+    private void assertLogOpens() throws Exception
+    {
+        Path log = logDirectory().resolve("alice.log");
+        writeAndClose(logRequest(SpawnerProtocol.OPEN_LOG, log, ALICE), "line\n");
+        assertTrue(Files.readString(log).endsWith("line\n"), log.toString());
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(log)));
+        assertEquals(0, Files.getAttribute(log, "unix:uid"));
+        assertEquals(ALICE, Files.getAttribute(log, "unix:gid"));
     }
 
     private static String encoded(String uid, String gid, String groups)
@@ -283,6 +352,106 @@ public class SpawnerTest
     }
 
     @Test
+    public void testOpensAndRotatesLogsInADirectoryTheRootFrontAllowed() throws Exception
+    {
+        Path logs = logDirectory().resolve("tenants");
+        // Missing: the spawner makes it, in a directory only root may write.
+        allowAsRoot(logs);
+        assertTrue(Files.isDirectory(logs));
+        Path log = logs.resolve("alice.log");
+        writeAndClose(logRequest(SpawnerProtocol.OPEN_LOG, log, ALICE), "first\n");
+        assertEquals("first\n", Files.readString(log));
+        assertEquals("rw-r-----", PosixFilePermissions.toString(Files.getPosixFilePermissions(log)));
+        assertEquals(0, Files.getAttribute(log, "unix:uid"));
+        assertEquals(ALICE, Files.getAttribute(log, "unix:gid"));
+        writeAndClose(logRequest(SpawnerProtocol.OPEN_LOG, log, ALICE), "second\n");
+        assertEquals("first\nsecond\n", Files.readString(log), "appended");
+
+        writeAndClose(logRequest(SpawnerProtocol.ROTATE_LOG, log, ALICE), "third\n");
+        assertEquals("first\nsecond\n", Files.readString(logs.resolve("alice.log.1")));
+        assertEquals("third\n", Files.readString(log));
+        assertEquals(ALICE, Files.getAttribute(log, "unix:gid"));
+        writeAndClose(logRequest(SpawnerProtocol.ROTATE_LOG, log, ALICE), "fourth\n");
+        assertEquals("third\n", Files.readString(logs.resolve("alice.log.1")), "the old .1 replaced");
+        assertEquals("fourth\n", Files.readString(log));
+        assertSpawns();
+    }
+
+    @Test
+    public void testRefusesLogRequestsOutsideWhatIsAllowed() throws Exception
+    {
+        Path logs = logDirectory();
+        allowAsRoot(logs);
+        // A system directory and its file, not allowed.
+        Path etc = Files.createDirectory(root.resolve("etc"));
+        Path passwd = Files.writeString(etc.resolve("passwd"), "root:x:0:0::/root:/bin/sh\n");
+        Files.setPosixFilePermissions(passwd, PosixFilePermissions.fromString("rw-r--r--"));
+        // In the allowed directory: a system file, a link to the system file, a hard link, a FIFO.
+        Path system = Files.writeString(logs.resolve("auth.log"), "secret\n");
+        Files.setPosixFilePermissions(system, PosixFilePermissions.fromString("rw-r-----"));
+        Files.createSymbolicLink(logs.resolve("link.log"), passwd);
+        Path tenantsFile = Files.writeString(root.resolve("hard-target"), "x\n");
+        Files.setAttribute(tenantsFile, "unix:gid", ALICE);
+        Files.createLink(logs.resolve("hard.log"), tenantsFile);
+        assertEquals(0, new ProcessBuilder("mkfifo", logs.resolve("fifo.log").toString()).start().waitFor());
+        Path bobLog = Files.writeString(logs.resolve("bob.log"), "bob\n");
+        Files.setAttribute(bobLog, "unix:gid", ALICE + 1);
+        Files.setPosixFilePermissions(bobLog, PosixFilePermissions.fromString("rw-r-----"));
+        Files.writeString(logs.resolve("bob.log.1"), "system\n");
+        // A directory a tenant owns, and a tenant's link to the allowed directory.
+        Path tenantDirectory = Files.createDirectory(root.resolve("tenant"));
+        Files.setAttribute(tenantDirectory, "unix:uid", ALICE);
+        Path tenantLink = Files.createSymbolicLink(root.resolve("tenant-link"), logs);
+        Files.setAttribute(tenantLink, "unix:uid", ALICE, java.nio.file.LinkOption.NOFOLLOW_LINKS);
+        Path rootLink = Files.createSymbolicLink(root.resolve("root-link"), logs);
+
+        List<Object[]> cases = new ArrayList<>();
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, passwd.toString(), ALICE), front, "is not a log directory allowed"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/../etc/passwd", ALICE), front, "not an absolute, normal path"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "//alice.log", ALICE), front, "not an absolute, normal path"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, "alice.log", ALICE), front, "not an absolute, normal path"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/sub/alice.log", ALICE), front, "is not a log directory allowed"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, rootLink + "/alice.log", ALICE), front, "is not a log directory allowed"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, system.toString(), ALICE), front, "its group 0 is no tenant's"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/link.log", ALICE), front, "ELOOP"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/hard.log", ALICE), front, "2 links"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/fifo.log", ALICE), front, "fifo.log"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.ROTATE_LOG, bobLog.toString(), ALICE), front, "bob.log.1 refused: its group 0"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/.hidden", ALICE), front, "starting with '.'"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/a b.log", ALICE), front, "a name with ' '"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/alice.log", 0), front, "log group 0 refused"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/alice.log", FRONT), front, "is the front's"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/alice.log", MAX_ID + 1), front, "out of " + MIN_ID + ".." + MAX_ID});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/alice.log", ALICE), new UnixSockets.Credentials(front.pid(), ALICE, ALICE), "is not the front"});
+        cases.add(new Object[]{SpawnerProtocol.encodeLogRequest(3, SpawnerProtocol.OPEN_LOG, logs + "/alice.log", ALICE), new UnixSockets.Credentials(1, 0, 0), "is not the front"});
+        // Directories: only the front as root allows one, and only a trusted one.
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, etc.toString()), front, "allowed only by the front while root, before its drop"});
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, etc.toString()), new UnixSockets.Credentials(1, 0, 0), "is not the front"});
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, tenantDirectory.toString()), rootFront(), "owned by uid " + ALICE});
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, tenantDirectory + "/logs"), rootFront(), "owned by uid " + ALICE});
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, tenantLink.toString()), rootFront(), "owned by uid " + ALICE});
+        cases.add(new Object[]{SpawnerProtocol.encodeAllowLogDirectory(3, "relative/logs"), rootFront(), "not an absolute, normal path"});
+        // The root front may allow, but not spawn.
+        cases.add(new Object[]{SpawnerProtocol.encodeSpawn(3, alice(), home()), rootFront(), "is not the front"});
+        for (Object[] refused : cases)
+        {
+            assertRefused((byte[])refused[0], (UnixSockets.Credentials)refused[1], (String)refused[2]);
+            assertLogOpens();
+        }
+        // Nothing was changed, opened for a tenant or made.
+        assertEquals("root:x:0:0::/root:/bin/sh\n", Files.readString(passwd));
+        assertEquals("rw-r--r--", PosixFilePermissions.toString(Files.getPosixFilePermissions(passwd)));
+        assertEquals(0, Files.getAttribute(passwd, "unix:gid"));
+        assertEquals("secret\n", Files.readString(system));
+        assertEquals(0, Files.getAttribute(system, "unix:gid"));
+        assertEquals("bob\n", Files.readString(bobLog), "not rotated");
+        assertEquals("system\n", Files.readString(logs.resolve("bob.log.1")));
+        assertTrue(!Files.exists(tenantDirectory.resolve("logs")), "nothing made in a tenant's directory");
+        assertTrue(!Files.exists(logs.resolve("sub")));
+        assertSpawns();
+    }
+
+    @Test
     public void testFuzzedRequestsAreRefused() throws Exception
     {
         long seed = Long.getLong("itk.fuzz.seed", System.nanoTime());
@@ -290,9 +459,14 @@ public class SpawnerTest
         Random random = new Random(seed);
         // A request that passes everything but its HOME, which no mutation below can turn into an existing one.
         byte[] base = SpawnerProtocol.encodeSpawn(5, alice(), work.resolve("vhost-missing-home").toString());
+        // Log requests: no log directory is allowed in this test, and the front, dropped, may allow none.
+        byte[] openLog = SpawnerProtocol.encodeLogRequest(6, SpawnerProtocol.OPEN_LOG, work.resolve("alice.log").toString(), ALICE);
+        byte[] rotateLog = SpawnerProtocol.encodeLogRequest(7, SpawnerProtocol.ROTATE_LOG, work.resolve("alice.log").toString(), ALICE);
+        byte[] allow = SpawnerProtocol.encodeAllowLogDirectory(8, work.toString());
+        List<byte[]> bases = List.of(base, openLog, rotateLog, allow);
         for (int i = 0; i < 400; i++)
         {
-            byte[] mutated = mutate(base, random);
+            byte[] mutated = mutate(bases.get(random.nextInt(bases.size())), random);
             sockets.sendAs(socket, mutated, front);
             SpawnerProtocol.Reply reply = SpawnerProtocol.decodeReply(receive().bytes());
             int round = i;
@@ -342,5 +516,12 @@ public class SpawnerTest
         assertEquals(arguments.jvmOptions(), spawn.arguments().jvmOptions());
         assertEquals(arguments.environment(), spawn.arguments().environment());
         assertArrayEquals(arguments.identity().groups(), spawn.arguments().identity().groups());
+
+        SpawnerProtocol.LogRequest log = (SpawnerProtocol.LogRequest)SpawnerProtocol.decodeRequest(SpawnerProtocol.encodeLogRequest(4, SpawnerProtocol.ROTATE_LOG, "/var/log/itk/alice.log", 41001));
+        assertEquals(new SpawnerProtocol.LogRequest(4, SpawnerProtocol.ROTATE_LOG, "/var/log/itk/alice.log", 41001), log);
+        assertEquals(new SpawnerProtocol.AllowLogDirectory(5, "/var/log/itk"), SpawnerProtocol.decodeRequest(SpawnerProtocol.encodeAllowLogDirectory(5, "/var/log/itk")));
+        SpawnerProtocol.Reply opened = SpawnerProtocol.decodeReply(SpawnerProtocol.encodeLogOpened(6));
+        assertEquals(SpawnerProtocol.LOG_OPENED, opened.type());
+        assertEquals(6, opened.id());
     }
 }

@@ -32,7 +32,8 @@ import org.jettyitk.VirtualHostDirectory;
  * </pre>
  * <p>Arguments: {@code --port N} (default 8080; 0 for any), {@code --base DIR} (default
  * {@code /tmp/jetty-itk-embedded}, recreated), {@code --war PATH} (the tenants' webapp; default a static page),
- * {@code --vhosts DIR} (also read vhost XML files from that directory, as the Jetty module does),
+ * {@code --vhosts DIR} (also read vhost XML files from that directory, as the Jetty module does; with a front user,
+ * which reads the files added later, make it mode 0750 and its files 0640, owned by root, group that user's),
  * {@code --front-user ID} (the uid and gid the server runs as once started, default {@value #FRONT}; {@code root}
  * keeps root).</p>
  */
