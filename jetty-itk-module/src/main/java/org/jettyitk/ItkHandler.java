@@ -33,25 +33,26 @@ import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
 import org.jettyitk.internal.front.ItkStatus;
 import org.jettyitk.internal.front.PoolBusyException;
-import org.jettyitk.internal.front.TenantLog;
-import org.jettyitk.internal.front.WorkDirectory;
-import org.jettyitk.internal.front.WorkerBudget;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
-import org.jettyitk.internal.front.StatusAccess;
-import org.jettyitk.internal.front.WorkerClassArchive;
-import org.jettyitk.internal.front.WorkerClassPath;
-import org.jettyitk.internal.front.WorkerLauncher;
-import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.front.SpawnerLauncher;
+import org.jettyitk.internal.front.StatusAccess;
+import org.jettyitk.internal.front.TenantLog;
+import org.jettyitk.internal.front.WorkerBudget;
+import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkDirectory;
+import org.jettyitk.internal.launch.WorkerClassArchive;
+import org.jettyitk.internal.launch.WorkerClassPath;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.FrontPrivileges;
-import org.jettyitk.internal.posix.PrivilegeException;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.posix.PrivilegeException;
 import org.jettyitk.internal.posix.TrustedFiles;
-import org.jettyitk.internal.worker.ProcessLimits;
-import org.jettyitk.internal.worker.WebAppDeployment;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.DeploySettings;
+import org.jettyitk.internal.wire.ProcessLimits;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -777,7 +778,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask(),
             new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
             virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
-            virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()), virtualHost.getSessionStore());
+            virtualHost.getEnvironment(), DeploySettings.settingsOf(getServer()), virtualHost.getSessionStore());
         WorkerPool pool = new WorkerPool(virtualHost.getName(), arguments, home, activeLauncher, client, getServer().getScheduler(), spawnTimeout, budget);
         pool.setMaxWorkers(orDefault(virtualHost.getMaxWorkers(), maxWorkersPerVirtualHost));
         pool.setMaxRequests(orDefault(virtualHost.getMaxRequests(), maxRequestsPerVirtualHost));
@@ -949,7 +950,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         client.setExecutor(getServer().getThreadPool());
         client.setScheduler(getServer().getScheduler());
         client.setByteBufferPool(getServer().getByteBufferPool());
-        FrontExchanges.configureClient(client);
+        Wire.configureFront(client);
         return client;
     }
 

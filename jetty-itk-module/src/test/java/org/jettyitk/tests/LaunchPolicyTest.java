@@ -7,7 +7,7 @@ import java.util.List;
 import java.util.concurrent.TimeUnit;
 
 import org.jettyitk.VirtualHost;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;

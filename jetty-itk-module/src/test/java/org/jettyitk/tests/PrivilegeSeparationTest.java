@@ -21,7 +21,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
-import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.launch.WorkerClassPath;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 

@@ -12,11 +12,13 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.UnixSockets;
 import org.jettyitk.internal.spawner.SpawnerMain;
 import org.jettyitk.internal.spawner.SpawnerProtocol;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

@@ -19,8 +19,10 @@ import org.eclipse.jetty.util.component.ContainerLifeCycle;
 import org.eclipse.jetty.util.component.DumpableCollection;
 import org.eclipse.jetty.util.thread.AutoLock;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerExit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -578,7 +580,7 @@ public class WorkerPool extends ContainerLifeCycle
                 return;
             crashes++;
             String failure = worker.getFailure();
-            lastFailure = failure != null ? failure : "exited " + Worker.describeExit(worker.getExitValue());
+            lastFailure = failure != null ? failure : "exited " + WorkerExit.describe(worker.getExitValue());
             long now = System.nanoTime();
             recentCrashes.addLast(now);
             while (!recentCrashes.isEmpty() && now - recentCrashes.peekFirst() > CRASH_INTERVAL.toNanos())
