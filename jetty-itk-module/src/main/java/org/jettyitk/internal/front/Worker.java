@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -607,6 +609,21 @@ public class Worker implements Dumpable
             tenantLog.info("[{}] {}", process.pid(), text.replace("\t", "    "));
     }
 
+    /**
+     * <p>The threads this worker holds in the front, each with its state: its pipe's reader and writer
+     * ({@link PipeEndPoint}: a pipe is read and written with blocking calls, see {@code docs/protocol.md}) and the
+     * pump of its stderr into the vhost's log. A worker that stops reading its stdin shows as a writer in
+     * {@code RUNNABLE} (blocked in the kernel's write) for as long as it does.</p>
+     *
+     * @return one line a thread: its name and state, such as {@code itk-pipe-reader-alice-1234 RUNNABLE}
+     */
+    public List<String> getThreadStates()
+    {
+        List<Thread> threads = new ArrayList<>(endPoint.getThreads());
+        threads.add(logPump);
+        return threads.stream().map(thread -> thread.getName() + " " + thread.getState()).toList();
+    }
+
     @Override
     public String dump()
     {
@@ -616,7 +633,8 @@ public class Worker implements Dumpable
     @Override
     public void dump(Appendable out, String indent) throws IOException
     {
-        Dumpable.dumpObjects(out, indent, this, new DumpableCollection("exchanges", exchanges), new DumpableCollection("webSockets", tunnels));
+        Dumpable.dumpObjects(out, indent, this, identity, new DumpableCollection("threads", getThreadStates()),
+            new DumpableCollection("exchanges", exchanges), new DumpableCollection("webSockets", tunnels));
     }
 
     @Override

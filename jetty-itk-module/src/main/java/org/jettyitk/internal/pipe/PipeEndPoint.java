@@ -9,7 +9,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -96,7 +98,7 @@ public class PipeEndPoint extends AbstractEndPoint
     private volatile Consumer<ByteBuffer> inspector;
     private GatheringByteChannel directOutput;
     private IntSupplier directRoom;
-    private Thread readerThread;
+    private volatile Thread readerThread;
     private volatile Thread writerThread;
 
     /**
@@ -403,6 +405,20 @@ public class PipeEndPoint extends AbstractEndPoint
         if (written > 0)
             notIdle();
         return written;
+    }
+
+    /**
+     * @return the reader and writer threads, once {@link #onOpen()} started them; they end when this EndPoint has
+     * closed and its pipes have
+     */
+    public List<Thread> getThreads()
+    {
+        List<Thread> threads = new ArrayList<>(2);
+        if (readerThread != null)
+            threads.add(readerThread);
+        if (writerThread != null)
+            threads.add(writerThread);
+        return threads;
     }
 
     /**
