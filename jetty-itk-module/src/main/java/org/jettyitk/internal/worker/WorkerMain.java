@@ -374,7 +374,7 @@ public final class WorkerMain
     }
 
     /**
-     * <p>HTTP/2 on the worker's side of the pipe, with the limits of {@code docs/protocol.md}.</p>
+     * <p>HTTP/2 on the worker's side of the pipe, with the limits of {@code docs/protocol.md} ({@link Wire#configureWorker}).</p>
      * <p>No rate control: the worker's only peer is the front, which limits the clients itself. Jetty's, made for
      * clients, counts the WINDOW_UPDATE frames that arrive for a stream the worker has just ended, which the front
      * sends whenever it consumes a response's last bytes after the worker closed the stream: a busy vhost of large
