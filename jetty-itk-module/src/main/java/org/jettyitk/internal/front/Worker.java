@@ -41,6 +41,7 @@ import org.jettyitk.internal.launch.WorkerProcess;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.wire.Wire;
 import org.jettyitk.internal.wire.WorkerExit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -681,7 +682,7 @@ public class Worker implements Dumpable
         public Map<Integer, Integer> onPreface(Session session)
         {
             // The worker never pushes: a PUSH_PROMISE from it is a protocol error.
-            return Map.of(SettingsFrame.ENABLE_PUSH, 0);
+            return Wire.FRONT_PREFACE_SETTINGS;
         }
 
         @Override

@@ -32,7 +32,9 @@ import org.slf4j.LoggerFactory;
  * <p>An {@link org.eclipse.jetty.io.EndPoint} over a pair of blocking pipe streams: the worker's
  * stdin/stdout on the worker side, {@link Process#getInputStream()} / {@link Process#getOutputStream()}
  * on the front side.</p>
- * <p>Pipes cannot be selected, so the EndPoint owns two threads:</p>
+ * <p>Jetty's selector takes only a {@code SelectableChannel}, and Java makes none over a pipe it did not create
+ * itself (a child's stdin and stdout, a worker's own): the pipes are read and written with blocking calls, so the
+ * EndPoint owns two threads ({@link #getThreads()}; {@code docs/protocol.md}, "Threads"):</p>
  * <ul>
  *   <li>a <em>reader</em> that blocks on the input stream and queues each chunk it read for
  *   {@link #fill(ByteBuffer)}. It keeps reading while the connection parses, until {@link Wire#PIPE_READ_CHUNKS}

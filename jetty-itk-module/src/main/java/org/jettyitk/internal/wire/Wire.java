@@ -1,6 +1,9 @@
 package org.jettyitk.internal.wire;
 
+import java.util.Map;
+
 import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.http2.frames.SettingsFrame;
 import org.eclipse.jetty.http2.server.AbstractHTTP2ServerConnectionFactory;
 
 /**
@@ -46,6 +49,8 @@ public final class Wire
     public static final int FRONT_STREAM_RECV_WINDOW = 1024 * 1024;
     /** Flow-control window the front gives a worker's whole session. */
     public static final int FRONT_SESSION_RECV_WINDOW = 16 * 1024 * 1024;
+    /** What the front's preface adds to its SETTINGS: no push, so that a PUSH_PROMISE from a worker is a protocol error. */
+    public static final Map<Integer, Integer> FRONT_PREFACE_SETTINGS = Map.of(SettingsFrame.ENABLE_PUSH, 0);
 
     /** Largest HTTP/2 frame the front may send a worker: a request body crosses the pipe in few frames. */
     public static final int WORKER_MAX_FRAME_SIZE = 64 * 1024;
