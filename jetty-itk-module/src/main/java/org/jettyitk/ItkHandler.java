@@ -1,9 +1,7 @@
 package org.jettyitk;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
@@ -35,26 +33,25 @@ import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.front.HostTable;
 import org.jettyitk.internal.front.ItkStatus;
 import org.jettyitk.internal.front.PoolBusyException;
-import org.jettyitk.internal.front.TenantLog;
-import org.jettyitk.internal.front.WorkDirectory;
-import org.jettyitk.internal.front.WorkerBudget;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
-import org.jettyitk.internal.front.StatusAccess;
-import org.jettyitk.internal.front.WorkerClassArchive;
-import org.jettyitk.internal.front.WorkerClassPath;
-import org.jettyitk.internal.front.WorkerLauncher;
 import org.jettyitk.internal.front.VhostSettings;
-import org.jettyitk.internal.front.WorkerPool;
 import org.jettyitk.internal.front.SpawnerLauncher;
+import org.jettyitk.internal.front.StatusAccess;
+import org.jettyitk.internal.front.TenantLog;
+import org.jettyitk.internal.front.WorkerBudget;
+import org.jettyitk.internal.front.WorkerLaunching;
+import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkerClassArchive;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.FrontPrivileges;
-import org.jettyitk.internal.posix.PrivilegeException;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.IdentityResolver;
 import org.jettyitk.internal.posix.Posix;
-import org.jettyitk.internal.posix.TrustedFiles;
-import org.jettyitk.internal.worker.ProcessLimits;
-import org.jettyitk.internal.worker.WebAppDeployment;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.posix.PrivilegeException;
+import org.jettyitk.internal.wire.DeploySettings;
+import org.jettyitk.internal.wire.ProcessLimits;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -131,10 +128,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private String frontGroup;
     private List<Path> logDirectories = List.of();
     private Identity frontIdentity;
-    private SpawnerLauncher spawner;
     private boolean workerClassArchive = true;
-    private WorkerClassArchive activeClassArchive;
-    private Path classArchiveDirectory;
     private Path workDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
     private int maxWorkersPerVirtualHost = VhostSettings.DEFAULT_MAX_WORKERS;
@@ -163,8 +157,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private final Set<Integer> tenantUids = ConcurrentHashMap.newKeySet();
     private WorkerBudget budget;
     private WorkerLauncher launcher;
-    private WorkerLauncher activeLauncher;
-    private WorkDirectory activeWorkDirectory;
+    private WorkerLaunching launching;
     private HTTP2Client client;
     /** Requests given to a vhost's pool and not yet completed, of all vhosts. */
     private final AtomicInteger inFlight = new AtomicInteger();
@@ -478,7 +471,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     @ManagedAttribute("Pid of the root worker spawner; 0 when the front starts workers itself")
     public synchronized long getSpawnerPid()
     {
-        return spawner != null ? spawner.getSpawnerPid() : 0;
+        return launching != null ? launching.getSpawnerPid() : 0;
     }
 
     @ManagedAttribute("Directory holding the workers' home and temporary directories; null for a new temporary one")
@@ -839,30 +832,36 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             if (defaultVirtualHost != null && virtualHosts.stream().noneMatch(v -> defaultVirtualHost.equals(v.getName())))
                 throw new IllegalStateException("default vhost '" + defaultVirtualHost + "' is not a configured vhost");
             frontIdentity = resolveFront(identities);
-            activeWorkDirectory = WorkDirectory.open(workDirectory);
-            activeWorkDirectory.deleteLeftovers();
+            // Started now, not by super.doStart(): the pools below take their launcher and HOMEs from it.
+            WorkerLaunching started = new WorkerLaunching(launcher, javaCommand, workerClassPath, workerJvmOptions, useSetpriv, workerClassArchive,
+                workDirectory, frontIdentity, minId, maxId, logDirectories);
+            started.start();
+            launching = started;
+            addBean(launching, true);
             try
             {
-                activeLauncher = launcher != null ? launcher : newLauncher(activeWorkDirectory.getPath());
+                client = newClient();
+                addBean(client, true);
+                budget = new WorkerBudget(maxWorkers);
+                for (VirtualHost virtualHost : virtualHosts)
+                {
+                    WorkerPool pool = newPool(virtualHost, identities.get(virtualHost));
+                    pools.put(virtualHost, pool);
+                    addBean(pool, true);
+                }
+                routes = newRoutes();
             }
             catch (Throwable x)
             {
-                activeWorkDirectory.delete();
-                activeWorkDirectory = null;
+                // A vhost that cannot start (its log file, its HOME) leaves no spawner and no work directory behind.
+                removeBean(launching);
+                LifeCycle.stop(launching);
+                launching = null;
                 throw x;
             }
-            client = newClient();
-            addBean(client, true);
-            budget = new WorkerBudget(maxWorkers);
-            for (VirtualHost virtualHost : virtualHosts)
-            {
-                WorkerPool pool = newPool(virtualHost, identities.get(virtualHost));
-                pools.put(virtualHost, pool);
-                addBean(pool, true);
-            }
-            routes = newRoutes();
         }
         super.doStart();
+        SpawnerLauncher spawner = launching.getSpawner();
         if (spawner != null)
             dropWhenStarted(spawner);
     }
@@ -953,10 +952,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         Path home;
         try
         {
-            // With a spawner, the spawner makes the HOME at each spawn: the front, once dropped, may not.
-            home = spawner != null
-                ? activeWorkDirectory.getPath().resolve(WorkDirectory.homeName(virtualHost.getName()))
-                : activeWorkDirectory.prepareHome(virtualHost.getName(), identity);
+            home = launching.prepareHome(virtualHost.getName(), identity);
         }
         catch (IOException x)
         {
@@ -965,7 +961,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         WorkerArguments arguments = new WorkerArguments(virtualHost.getName(), identity, virtualHost.getApp(), virtualHost.getHandlerClass(), virtualHost.getUmask(),
             new ProcessLimits(virtualHost.getNice(), virtualHost.getMaxOpenFiles(), virtualHost.getMaxProcesses(), virtualHost.getMaxAddressSpace(), virtualHost.getMaxCoreSize()),
             virtualHost.getJvmOptions() == null ? null : List.of(virtualHost.getJvmOptions().trim().split("\\s+")),
-            virtualHost.getEnvironment(), WebAppDeployment.settingsOf(getServer()), virtualHost.getSessionStore());
+            virtualHost.getEnvironment(), DeploySettings.settingsOf(getServer()), virtualHost.getSessionStore());
         TenantLog log = null;
         if (virtualHost.getLogFile() != null)
         {
@@ -973,6 +969,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             {
                 // Once dropped, the front may not open or rename files in the root-only log directory: the spawner does.
                 Path logFile = Path.of(virtualHost.getLogFile());
+                SpawnerLauncher spawner = launching.getSpawner();
                 log = spawner != null
                     ? TenantLog.throughSpawner(logFile, virtualHost.getMaxLogSize(), identity.gid(), spawner)
                     : new TenantLog(logFile, virtualHost.getMaxLogSize(), identity.gid());
@@ -982,7 +979,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
                 throw new IllegalStateException("vhost '" + virtualHost.getName() + "': log file " + virtualHost.getLogFile() + ": " + x.getMessage(), x);
             }
         }
-        return new WorkerPool(arguments, settings, home, activeLauncher, client, getServer().getScheduler(), budget, log);
+        return new WorkerPool(arguments, settings, home, launching.getLauncher(), client, getServer().getScheduler(), budget, log);
     }
 
     /**
@@ -1078,83 +1075,12 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         return identities;
     }
 
-    private WorkerLauncher newLauncher(Path work) throws IOException
-    {
-        String java = trustedJavaCommand();
-        // Root runs the class path (the class-data training JVM) and every tenant's worker loads it.
-        String classPath = workerClassPath != null ? WorkerClassPath.trusted(workerClassPath) : WorkerClassPath.readableByAll(WorkerClassPath.ofLoader(ItkHandler.class), work);
-        if (workerClassArchive)
-            classPath = WorkerClassPath.jarsFirst(classPath);
-        if (frontIdentity != null)
-        {
-            // Checked before any spawner starts, which checks them again as it allows them.
-            for (Path directory : logDirectories)
-            {
-                try
-                {
-                    TrustedFiles.createDirectories(directory);
-                }
-                catch (IOException x)
-                {
-                    throw new IllegalStateException("logDirectories: log directory " + directory + " refused: " + x.getMessage(), x);
-                }
-            }
-            // The spawner, root for good, trains the class-data archive: a training JVM of the front's would outlive its drop.
-            spawner = SpawnerLauncher.start(java, classPath, workerJvmOptions, frontIdentity, minId, maxId, work, activeWorkDirectory.isCreated(), workerClassArchive);
-            for (Path directory : logDirectories)
-            {
-                try
-                {
-                    spawner.allowLogDirectory(directory);
-                }
-                catch (IOException x)
-                {
-                    spawner.stop();
-                    spawner = null;
-                    throw new IllegalStateException("logDirectories: " + x.getMessage(), x);
-                }
-            }
-            return spawner;
-        }
-        WorkerClassArchive classArchive = workerClassArchive ? new WorkerClassArchive() : null;
-        // The launcher checks first (setsid, setpriv): a start that fails leaves no training JVM behind.
-        ProcessWorkerLauncher launcher = new ProcessWorkerLauncher(java, classPath, workerJvmOptions, useSetpriv, classArchive);
-        if (classArchive != null)
-        {
-            classArchiveDirectory = Files.createTempDirectory(work, WorkDirectory.CLASS_ARCHIVE_PREFIX);
-            // Workers open the archive by its path; they cannot list or write the directory.
-            Files.setPosixFilePermissions(classArchiveDirectory, PosixFilePermissions.fromString("rwx--x--x"));
-            classArchive.train(java, WorkerClassPath.jars(classPath), workerJvmOptions, classArchiveDirectory);
-            activeClassArchive = classArchive;
-        }
-        return launcher;
-    }
-
-    /**
-     * @return the java binary, checked: root runs it (the class-data training) and so does every tenant
-     */
-    private String trustedJavaCommand()
-    {
-        String java = javaCommand != null ? javaCommand : ProcessHandle.current().info().command().orElse(null);
-        if (java == null || !Path.of(java).isAbsolute())
-            throw new IllegalStateException("javaCommand must be an absolute path: " + java);
-        try
-        {
-            TrustedFiles.check(Path.of(java));
-        }
-        catch (IOException x)
-        {
-            throw new IllegalStateException("javaCommand " + java + " refused: " + x.getMessage(), x);
-        }
-        return java;
-    }
-
     /**
      * @return the workers' class-data-sharing archive being trained or trained, or null if none is
      */
     public synchronized WorkerClassArchive getActiveClassArchive()
     {
-        return activeClassArchive;
+        return launching != null ? launching.getClassArchive() : null;
     }
 
     private HTTP2Client newClient()
@@ -1163,7 +1089,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
         client.setExecutor(getServer().getThreadPool());
         client.setScheduler(getServer().getScheduler());
         client.setByteBufferPool(getServer().getByteBufferPool());
-        FrontExchanges.configureClient(client);
+        Wire.configureFront(client);
         return client;
     }
 
@@ -1221,26 +1147,9 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             pools.clear();
             removeBean(client);
             client = null;
-            activeLauncher = null;
-            if (activeClassArchive != null)
-            {
-                activeClassArchive.stop();
-                activeClassArchive = null;
-            }
-            if (spawner != null)
-            {
-                // The spawner deletes the work directory once its workers have exited: the front no longer may.
-                spawner.stop();
-                spawner = null;
-            }
-            else if (activeWorkDirectory != null)
-            {
-                if (classArchiveDirectory != null)
-                    activeWorkDirectory.deleteOwn(classArchiveDirectory);
-                activeWorkDirectory.delete();
-            }
-            classArchiveDirectory = null;
-            activeWorkDirectory = null;
+            // Stopped by super.doStop(), after the client: the spawner, or the front, deletes the work directory.
+            removeBean(launching);
+            launching = null;
         }
     }
 

@@ -9,7 +9,7 @@ import java.util.Objects;
 
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
-import org.jettyitk.internal.worker.WorkerSessions;
+import org.jettyitk.internal.wire.SessionStore;
 
 /**
  * <p>One tenant: the host names it answers, the Unix identity its code runs as, and its application.
@@ -62,7 +62,7 @@ public class VirtualHost
     private final Map<String, String> environment = new LinkedHashMap<>();
     private String logFile;
     private long maxLogSize = DEFAULT_MAX_LOG_SIZE;
-    private String sessionStore = WorkerSessions.FILE;
+    private String sessionStore = SessionStore.FILE;
 
     public VirtualHost()
     {
@@ -411,7 +411,7 @@ public class VirtualHost
      */
     public void setSessionStore(String sessionStore)
     {
-        this.sessionStore = WorkerSessions.check(sessionStore);
+        this.sessionStore = SessionStore.check(sessionStore);
     }
 
     private static int atLeast(String name, int value, int min)

@@ -23,7 +23,7 @@ import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.ItkHandler;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.bench.app.BenchApp;
-import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.launch.WorkerClassPath;
 
 /**
  * <p>One server of the benchmark, in its own JVM: either plain Jetty serving {@link BenchApp} in-process, or a

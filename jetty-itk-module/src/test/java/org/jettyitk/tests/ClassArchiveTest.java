@@ -16,8 +16,8 @@ import java.util.stream.Stream;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.jettyitk.ItkHandler;
-import org.jettyitk.internal.front.WorkerClassArchive;
-import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.launch.WorkerClassArchive;
+import org.jettyitk.internal.launch.WorkerClassPath;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;

@@ -18,7 +18,7 @@ import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.front.Worker;
 import org.jettyitk.internal.front.VhostSettings;
 import org.jettyitk.internal.front.WorkerPool;
-import org.jettyitk.internal.pipe.PipeEndPoint;
+import org.jettyitk.internal.wire.Wire;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -252,7 +252,7 @@ public class HostileTenantTest
         String reason = worker.getKillReason();
         assertTrue(reason != null && reason.contains("flood: more than " + VhostSettings.DEFAULT_MAX_WASTED_FRAMES_PER_SECOND), "kill reason: " + reason);
         assertTrue(maxQueuedFrames.get() <= VhostSettings.DEFAULT_MAX_QUEUED_FRAMES, "frames queued toward the worker: " + maxQueuedFrames.get());
-        assertTrue(maxQueuedBytes.get() <= PipeEndPoint.WRITE_BEHIND_LIMIT + PipeEndPoint.READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
+        assertTrue(maxQueuedBytes.get() <= Wire.PIPE_WRITE_BEHIND_LIMIT + Wire.PIPE_READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
         assertBystanderServed(bystanderPid);
         assertNotEquals(flooderPid, pid(flooder));
     }

@@ -5,9 +5,11 @@ import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkerClassArchive;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
@@ -53,6 +55,30 @@ public class LaunchPolicyTest
         vhost.addEnvironment("LD_PRELOAD", front.root.resolve("alice/evil.so").toString());
         Exception x = assertThrows(Exception.class, front::start);
         assertTrue(messages(x).contains("vhost 'alice': environment variable LD_PRELOAD refused"), () -> messages(x));
+    }
+
+    @Test
+    public void testStartFailedByAVhostLeavesNoClassArchiveTraining() throws Exception
+    {
+        Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: the work directory must be root's");
+        front = new ItkTestServer();
+        Path work = front.root.resolve("work");
+        front.itk.setWorkDirectory(work);
+        front.itk.setWorkerClassArchive(true);
+        // Fails start once the launching is set up: the vhost's log file is in a directory anybody may write.
+        Path unsafe = Files.createDirectories(front.root.resolve("unsafe"));
+        Files.setPosixFilePermissions(unsafe, PosixFilePermissions.fromString("rwxrwxrwx"));
+        front.addTestApp("alice", ALICE).setLogFile(unsafe.resolve("alice.log").toString());
+
+        Exception x = assertThrows(Exception.class, front::start);
+
+        assertTrue(messages(x).contains("vhost 'alice': log file"), () -> messages(x));
+        // The training JVM was stopped and its directory deleted, as a stop does.
+        try (Stream<Path> entries = Files.list(work))
+        {
+            assertEquals(List.of(), entries.map(Path::getFileName).map(Path::toString).filter(name -> name.startsWith("class-archive-")).toList());
+        }
+        assertEquals(List.of(), ProcessHandle.current().descendants().filter(p -> p.isAlive() && p.info().commandLine().orElse("").contains(WorkerClassArchive.TRAINING_CLASS)).toList());
     }
 
     @Test

@@ -14,7 +14,7 @@ import java.util.UUID;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
 
 /**
  * <p>A real PostgreSQL server for a test: a new cluster ({@code initdb}) in a temporary directory, started with

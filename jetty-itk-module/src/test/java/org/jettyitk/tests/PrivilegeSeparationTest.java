@@ -24,7 +24,7 @@ import java.util.stream.Stream;
 
 import org.jettyitk.VirtualHost;
 import org.jettyitk.VirtualHostDirectory;
-import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.launch.WorkerClassPath;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 

@@ -15,8 +15,9 @@ import java.util.stream.Stream;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.jettyitk.VirtualHost;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.wire.SessionStore;
 import org.jettyitk.internal.worker.WorkerSessions;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
@@ -246,7 +247,7 @@ public class SessionPersistenceTest
     @Test
     public void testMemoryStoreLosesSessionWithWorker() throws Exception
     {
-        start(vhost -> vhost.setSessionStore(WorkerSessions.MEMORY));
+        start(vhost -> vhost.setSessionStore(SessionStore.MEMORY));
         Map<String, String> first = count();
         long pid = Long.parseLong(first.get("pid"));
         ProcessHandle.of(pid).orElseThrow().destroyForcibly();

@@ -11,7 +11,7 @@ import jnr.posix.POSIX;
 import jnr.posix.POSIXFactory;
 import org.eclipse.jetty.client.ContentResponse;
 import org.jettyitk.internal.posix.Posix;
-import org.jettyitk.internal.worker.WorkerMain;
+import org.jettyitk.internal.wire.Wire;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 
@@ -45,7 +45,7 @@ public class SmokeTest
     {
         Assumptions.assumeTrue(ItkTestServer.isRoot(), "needs root: workers run as numeric uid 41001");
         // The front, as root, sets it whatever pipe-max-size and pipe-user-pages-soft say.
-        int expected = WorkerMain.PIPE_CAPACITY;
+        int expected = Wire.PIPE_CAPACITY;
         try (ItkTestServer front = new ItkTestServer())
         {
             Path fds = Path.of("/proc", Long.toString(startWorker(front)), "fd");

@@ -6,7 +6,10 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import java.util.stream.Collectors;
 
 import org.eclipse.jetty.client.ContentResponse;
 import org.eclipse.jetty.http.HttpHeader;
@@ -180,6 +183,26 @@ public class StatusPageTest
         assertTrue(dump.contains("Identity[user=" + ALICE + ",uid=" + ALICE + ",gid=" + ALICE), () -> "alice's identity missing:\n" + dump);
         assertTrue(dump.contains("Identity[user=" + BOB + ",uid=" + BOB + ",gid=" + BOB), () -> "bob's identity missing:\n" + dump);
         assertTrue(dump.contains("pid=" + alicePid), () -> "alice's worker missing:\n" + dump);
+    }
+
+    @Test
+    public void testServerDumpShowsEachWorkersThreadsUnderIt() throws Exception
+    {
+        String dump = front.server.dump();
+
+        // Under alice's worker, with their states: the pipe's reader and writer, and the pump of its stderr.
+        int worker = dump.indexOf("Worker@");
+        assertTrue(worker >= 0 && dump.indexOf("pid=" + alicePid, worker) >= 0, () -> "alice's worker missing:\n" + dump);
+        String name = "alice-" + alicePid;
+        for (String thread : List.of("itk-pipe-reader-" + name, "itk-pipe-writer-" + name, "itk-worker-log-" + name))
+        {
+            assertTrue(Pattern.compile(Pattern.quote(thread) + " (RUNNABLE|WAITING|TIMED_WAITING|BLOCKED)").matcher(dump).find(),
+                () -> thread + " missing:\n" + dump);
+            assertTrue(dump.indexOf(thread) > worker, () -> thread + " not under the worker:\n" + dump);
+        }
+        // Each of them is a live thread of this JVM.
+        Set<String> live = Thread.getAllStackTraces().keySet().stream().map(Thread::getName).collect(Collectors.toSet());
+        assertTrue(live.containsAll(List.of("itk-pipe-reader-" + name, "itk-pipe-writer-" + name, "itk-worker-log-" + name)), () -> "live threads: " + live);
     }
 
     /**

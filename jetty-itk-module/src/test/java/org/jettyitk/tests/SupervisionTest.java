@@ -2,7 +2,6 @@ package org.jettyitk.tests;
 
 import java.io.BufferedReader;
 import java.io.InputStreamReader;
-import java.lang.reflect.Method;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -22,10 +21,11 @@ import org.eclipse.jetty.server.handler.GracefulHandler;
 import org.eclipse.jetty.util.component.LifeCycle;
 import org.jettyitk.ItkHandler;
 import org.jettyitk.VirtualHost;
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
 import org.jettyitk.internal.front.Worker;
-import org.jettyitk.internal.front.WorkerClassPath;
 import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkerClassPath;
+import org.jettyitk.internal.wire.WorkerExit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;
@@ -147,14 +147,6 @@ public class SupervisionTest
         return Files.exists(Path.of("/proc/" + pid));
     }
 
-    private static String describeExit(int status) throws Exception
-    {
-        // The classification the front logs; package-private in the product.
-        Method describe = Worker.class.getDeclaredMethod("describeExit", int.class);
-        describe.setAccessible(true);
-        return (String)describe.invoke(null, status);
-    }
-
     @Test
     public void testKilledWorkerFailsInFlightRequestsWith502() throws Exception
     {
@@ -231,7 +223,7 @@ public class SupervisionTest
 
         Process process = process(pid).onExit().get(TIMEOUT_SECONDS, TimeUnit.SECONDS);
         assertEquals(128 + 9, process.exitValue());
-        assertEquals("signal=9", describeExit(process.exitValue()));
+        assertEquals("signal=9", WorkerExit.describe(process.exitValue()));
         await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> pool().getCrashes() == 1);
         // The front is the parent: it reaps the worker, so no zombie is left.
         await().atMost(TIMEOUT_SECONDS, TimeUnit.SECONDS).until(() -> !exists(pid));

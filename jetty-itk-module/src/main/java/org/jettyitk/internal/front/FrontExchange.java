@@ -39,6 +39,7 @@ import org.eclipse.jetty.util.StringUtil;
 import org.eclipse.jetty.util.thread.Scheduler;
 import org.jettyitk.internal.pipe.ConnectionFacts;
 import org.jettyitk.internal.pipe.FieldNames;
+import org.jettyitk.internal.wire.Wire;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -73,7 +74,7 @@ class FrontExchange implements Stream.Listener
      * Request content the client has already sent is gathered into DATA frames of up to this size: the client's
      * reads arrive in pieces of a few KiB, and each frame costs the worker a wake-up of the reading servlet.
      */
-    static final int REQUEST_GATHER_SIZE = FrontExchanges.MAX_FRAME_SIZE;
+    static final int REQUEST_GATHER_SIZE = Wire.WORKER_MAX_FRAME_SIZE;
 
     private final Worker worker;
     private final Request request;

@@ -4,46 +4,19 @@ import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.http.PreEncodedHttpField;
-import org.eclipse.jetty.http2.client.HTTP2Client;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
-import org.jettyitk.internal.pipe.PipeEndPoint;
 
 /**
- * <p>The front's entry points into forwarding: the HTTP/2 client limits that bound what a worker can make the
- * front hold, and the start of one {@link FrontExchange}.</p>
+ * <p>The front's entry points into forwarding: the check that it can encode what it sends workers, and the start
+ * of one {@link FrontExchange}. The HTTP/2 client's limits, which bound what a worker can make the front hold, are
+ * {@link org.jettyitk.internal.wire.Wire#configureFront}'s.</p>
  */
 public final class FrontExchanges
 {
-    /** Largest HTTP/2 frame a worker may send: a response body crosses the pipe, and goes to the client, in few writes. */
-    public static final int MAX_FRAME_SIZE = 64 * 1024;
-    /** The HTTP/2 client parses a whole chunk of the pipe at once, not Jetty's default 8 KiB of it. */
-    public static final int INPUT_BUFFER_SIZE = PipeEndPoint.READ_CHUNK_SIZE;
-    /** Largest response header block a worker may send, decoded. */
-    public static final int MAX_RESPONSE_HEADERS_SIZE = 64 * 1024;
-    /** Largest HPACK dynamic table the front keeps for a worker. */
-    public static final int MAX_DECODER_TABLE_CAPACITY = 4096;
-    /** Flow-control windows the front gives a worker's responses: what a slow client can leave buffered. */
-    public static final int STREAM_RECV_WINDOW = 1024 * 1024;
-    public static final int SESSION_RECV_WINDOW = 16 * 1024 * 1024;
-    public static final int MAX_SETTINGS_KEYS = 16;
-
     private FrontExchanges()
     {
-    }
-
-    public static void configureClient(HTTP2Client client)
-    {
-        client.setMaxFrameSize(MAX_FRAME_SIZE);
-        client.setInputBufferSize(INPUT_BUFFER_SIZE);
-        client.setMaxResponseHeadersSize(MAX_RESPONSE_HEADERS_SIZE);
-        client.setMaxDecoderTableCapacity(MAX_DECODER_TABLE_CAPACITY);
-        client.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
-        client.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
-        client.setMaxSettingsKeys(MAX_SETTINGS_KEYS);
-        client.setMaxConcurrentPushedStreams(0);
-        client.setUseALPN(false);
     }
 
     /**

@@ -13,11 +13,13 @@ import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.IntFunction;
 
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.UnixSockets;
 import org.jettyitk.internal.spawner.SpawnerMain;
 import org.jettyitk.internal.spawner.SpawnerProtocol;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 

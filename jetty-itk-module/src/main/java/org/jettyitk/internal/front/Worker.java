@@ -4,6 +4,8 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
@@ -35,11 +37,12 @@ import org.eclipse.jetty.util.Promise;
 import org.eclipse.jetty.util.component.Dumpable;
 import org.eclipse.jetty.util.component.DumpableCollection;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.jettyitk.internal.launch.WorkerProcess;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.posix.PrivilegeDrop;
-import org.jettyitk.internal.worker.WorkerMain;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerExit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -522,7 +525,7 @@ public class Worker implements Dumpable
         // A stopped worker killed past its exit timeout is logged as unexpected but is no crash of the tenant.
         // A worker that said GOAWAY (a graceful server stop sends it both ways) and then exited 0 stopped normally.
         boolean expected = (previous == State.STOPPING || goneAway) && (status == 0 || terminated && status == EXIT_SIGTERM);
-        String how = describeExit(status);
+        String how = WorkerExit.describe(status);
         Duration lifetime = getUptime();
         if (expected)
             LOG.info("worker exited vhost={} pid={} uid={} {} lifetime={}ms requests={}", pool.getName(), process.pid(), identity.uid(), how, lifetime.toMillis(), requests.get());
@@ -543,34 +546,13 @@ public class Worker implements Dumpable
     }
 
     /**
-     * @return why this worker failed: the reason it gave for not starting ({@link WorkerMain#FAILURE_PREFIX}), else
+     * @return why this worker failed: the reason it gave for not starting ({@link WorkerExit#FAILURE_PREFIX}), else
      * why the front killed it, else null
      */
     public String getFailure()
     {
         String failure = startFailure;
         return failure != null ? failure : killReason;
-    }
-
-    /**
-     * @param status the exit value as Java reports it (128 + signal for a death by signal)
-     * @return a description such as {@code status=71 (privilege drop not verified)} or {@code signal=9}
-     */
-    static String describeExit(int status)
-    {
-        if (status > 128 && status < 160)
-            return "signal=" + (status - 128);
-        String meaning = switch (status)
-        {
-            case 0 -> "normal";
-            case WorkerMain.EXIT_USAGE -> "bad arguments";
-            case PrivilegeDrop.EXIT_DROP_FAILED -> "privilege drop failed";
-            case PrivilegeDrop.EXIT_VERIFY_FAILED -> "privilege drop not verified";
-            case PrivilegeDrop.EXIT_NOT_NATIVE -> "native POSIX unavailable";
-            case WorkerMain.EXIT_DEPLOY_FAILED -> "app deploy failed";
-            default -> "error";
-        };
-        return "status=" + status + " (" + meaning + ")";
     }
 
     private Thread startLogPump(String name)
@@ -618,17 +600,29 @@ public class Worker implements Dumpable
     {
         String text = new String(line, 0, length, StandardCharsets.UTF_8);
         // Only a worker that is not ready yet says why it cannot start; later, tenant code could say anything.
-        if (text.startsWith(WorkerMain.FAILURE_PREFIX) && state.get() == State.SPAWNING)
-        {
-            String reason = text.substring(WorkerMain.FAILURE_PREFIX.length());
-            startFailure = reason.length() > WorkerMain.MAX_FAILURE_LENGTH ? reason.substring(0, WorkerMain.MAX_FAILURE_LENGTH) : reason;
-        }
+        if (text.startsWith(WorkerExit.FAILURE_PREFIX) && state.get() == State.SPAWNING)
+            startFailure = WorkerExit.cut(text.substring(WorkerExit.FAILURE_PREFIX.length()));
         TenantLog file = pool.getTenantLog();
         if (file != null)
             file.write(process.pid(), text);
         else
             // Jetty's console logger shows a tab as '?': stack traces would lose their indentation.
             tenantLog.info("[{}] {}", process.pid(), text.replace("\t", "    "));
+    }
+
+    /**
+     * <p>The threads this worker holds in the front, each with its state: its pipe's reader and writer
+     * ({@link PipeEndPoint}: a pipe is read and written with blocking calls, see {@code docs/protocol.md}) and the
+     * pump of its stderr into the vhost's log. A worker that stops reading its stdin shows as a writer in
+     * {@code RUNNABLE} (blocked in the kernel's write) for as long as it does.</p>
+     *
+     * @return one line a thread: its name and state, such as {@code itk-pipe-reader-alice-1234 RUNNABLE}
+     */
+    public List<String> getThreadStates()
+    {
+        List<Thread> threads = new ArrayList<>(endPoint.getThreads());
+        threads.add(logPump);
+        return threads.stream().map(thread -> thread.getName() + " " + thread.getState()).toList();
     }
 
     @Override
@@ -640,7 +634,8 @@ public class Worker implements Dumpable
     @Override
     public void dump(Appendable out, String indent) throws IOException
     {
-        Dumpable.dumpObjects(out, indent, this, new DumpableCollection("exchanges", exchanges), new DumpableCollection("webSockets", tunnels));
+        Dumpable.dumpObjects(out, indent, this, identity, new DumpableCollection("threads", getThreadStates()),
+            new DumpableCollection("exchanges", exchanges), new DumpableCollection("webSockets", tunnels));
     }
 
     @Override
@@ -687,7 +682,7 @@ public class Worker implements Dumpable
         public Map<Integer, Integer> onPreface(Session session)
         {
             // The worker never pushes: a PUSH_PROMISE from it is a protocol error.
-            return Map.of(SettingsFrame.ENABLE_PUSH, 0);
+            return Wire.FRONT_PREFACE_SETTINGS;
         }
 
         @Override

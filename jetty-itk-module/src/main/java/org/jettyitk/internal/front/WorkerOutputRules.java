@@ -3,6 +3,7 @@ package org.jettyitk.internal.front;
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
 import org.eclipse.jetty.http.HttpStatus;
+import org.jettyitk.internal.wire.Wire;
 
 /**
  * <p>The front's own check of a worker's response head and trailers, on top of the HTTP/2 parser's: as
@@ -11,9 +12,6 @@ import org.eclipse.jetty.http.HttpStatus;
  */
 final class WorkerOutputRules
 {
-    /** Largest number of response header or trailer fields accepted from a worker. */
-    static final int MAX_FIELDS = 256;
-
     private WorkerOutputRules()
     {
     }
@@ -31,8 +29,8 @@ final class WorkerOutputRules
     {
         if (fields == null)
             return null;
-        if (fields.size() > MAX_FIELDS)
-            return "field count " + fields.size() + " > max " + MAX_FIELDS;
+        if (fields.size() > Wire.MAX_RESPONSE_FIELDS)
+            return "field count " + fields.size() + " > max " + Wire.MAX_RESPONSE_FIELDS;
         for (HttpField field : fields)
         {
             String name = field.getName();

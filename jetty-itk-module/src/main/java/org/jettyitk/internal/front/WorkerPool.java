@@ -21,8 +21,10 @@ import org.eclipse.jetty.util.component.ContainerLifeCycle;
 import org.eclipse.jetty.util.component.DumpableCollection;
 import org.eclipse.jetty.util.thread.AutoLock;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerExit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -581,7 +583,7 @@ public class WorkerPool extends ContainerLifeCycle
             return;
         crashes++;
         String failure = worker.getFailure();
-        lastFailure = failure != null ? failure : "exited " + Worker.describeExit(worker.getExitValue());
+        lastFailure = failure != null ? failure : "exited " + WorkerExit.describe(worker.getExitValue());
         long now = System.nanoTime();
         recentCrashes.addLast(now);
         while (!recentCrashes.isEmpty() && now - recentCrashes.peekFirst() > settings.crashInterval().toNanos())

@@ -9,7 +9,9 @@ import java.nio.ByteBuffer;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Executor;
 import java.util.concurrent.RejectedExecutionException;
@@ -22,6 +24,7 @@ import org.eclipse.jetty.util.BufferUtil;
 import org.eclipse.jetty.util.thread.AutoLock;
 import org.eclipse.jetty.util.thread.Invocable;
 import org.eclipse.jetty.util.thread.Scheduler;
+import org.jettyitk.internal.wire.Wire;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,13 +32,15 @@ import org.slf4j.LoggerFactory;
  * <p>An {@link org.eclipse.jetty.io.EndPoint} over a pair of blocking pipe streams: the worker's
  * stdin/stdout on the worker side, {@link Process#getInputStream()} / {@link Process#getOutputStream()}
  * on the front side.</p>
- * <p>Pipes cannot be selected, so the EndPoint owns two threads:</p>
+ * <p>Jetty's selector takes only a {@code SelectableChannel}, and Java makes none over a pipe it did not create
+ * itself (a child's stdin and stdout, a worker's own): the pipes are read and written with blocking calls, so the
+ * EndPoint owns two threads ({@link #getThreads()}; {@code docs/protocol.md}, "Threads"):</p>
  * <ul>
  *   <li>a <em>reader</em> that blocks on the input stream and queues each chunk it read for
- *   {@link #fill(ByteBuffer)}. It keeps reading while the connection parses, until {@link #READ_CHUNKS}
+ *   {@link #fill(ByteBuffer)}. It keeps reading while the connection parses, until {@link Wire#PIPE_READ_CHUNKS}
  *   chunks wait to be filled; then it waits, and the pipe itself is the back-pressure;</li>
  *   <li>a <em>writer</em> that performs the blocking writes. {@link #flush(ByteBuffer...)} copies the buffers
- *   into a write-behind queue and returns {@code true} while less than {@link #WRITE_BEHIND_LIMIT} bytes wait
+ *   into a write-behind queue and returns {@code true} while less than {@link Wire#PIPE_WRITE_BEHIND_LIMIT} bytes wait
  *   there; over it, it returns {@code false} and the writer completes the
  *   {@link org.eclipse.jetty.io.WriteFlusher} once it has written the queue down. So a peer that stops reading
  *   blocks only the writer, never a thread of the executor, and a connection that keeps up with its peer
@@ -61,12 +66,6 @@ import org.slf4j.LoggerFactory;
 public class PipeEndPoint extends AbstractEndPoint
 {
     private static final Logger LOG = LoggerFactory.getLogger(PipeEndPoint.class);
-    /** Size of the chunk the reader thread reads at once; the Linux pipe buffer is 64 KiB by default. */
-    public static final int READ_CHUNK_SIZE = 64 * 1024;
-    /** Chunks the reader may have read ahead of the connection. */
-    public static final int READ_CHUNKS = 2;
-    /** Bytes that may wait in the write-behind queue before a flush is left incomplete. */
-    public static final int WRITE_BEHIND_LIMIT = 256 * 1024;
     /** A write-behind buffer larger than this is dropped once written, not kept for the next writes. */
     private static final int MAX_KEPT_WRITE_BUFFER = 1024 * 1024;
     private static final int INITIAL_WRITE_BUFFER = 16 * 1024;
@@ -80,8 +79,8 @@ public class PipeEndPoint extends AbstractEndPoint
     private final SocketAddress remoteAddress;
     private final String name;
     // Guarded by readLock.
-    private final ArrayDeque<ByteBuffer> readQueue = new ArrayDeque<>(READ_CHUNKS);
-    private final ArrayDeque<byte[]> freeChunks = new ArrayDeque<>(READ_CHUNKS);
+    private final ArrayDeque<ByteBuffer> readQueue = new ArrayDeque<>(Wire.PIPE_READ_CHUNKS);
+    private final ArrayDeque<byte[]> freeChunks = new ArrayDeque<>(Wire.PIPE_READ_CHUNKS);
     private int readChunks;
     private boolean inputEOF;
     private boolean closed;
@@ -101,7 +100,7 @@ public class PipeEndPoint extends AbstractEndPoint
     private volatile Consumer<ByteBuffer> inspector;
     private GatheringByteChannel directOutput;
     private IntSupplier directRoom;
-    private Thread readerThread;
+    private volatile Thread readerThread;
     private volatile Thread writerThread;
 
     /**
@@ -312,21 +311,21 @@ public class PipeEndPoint extends AbstractEndPoint
     }
 
     /**
-     * @return a chunk to read into, once fewer than {@link #READ_CHUNKS} wait to be filled; {@code null} once
+     * @return a chunk to read into, once fewer than {@link Wire#PIPE_READ_CHUNKS} wait to be filled; {@code null} once
      * this EndPoint is closed
      */
     private byte[] takeFreeChunk() throws InterruptedException
     {
         try (AutoLock.WithCondition l = readLock.lock())
         {
-            while (!closed && freeChunks.isEmpty() && readChunks == READ_CHUNKS)
+            while (!closed && freeChunks.isEmpty() && readChunks == Wire.PIPE_READ_CHUNKS)
                 l.await();
             if (closed)
                 return null;
             if (!freeChunks.isEmpty())
                 return freeChunks.pop();
             readChunks++;
-            return new byte[READ_CHUNK_SIZE];
+            return new byte[Wire.PIPE_READ_CHUNK_SIZE];
         }
     }
 
@@ -347,7 +346,7 @@ public class PipeEndPoint extends AbstractEndPoint
             }
             if (length == writeLength)
                 return true;
-            if (writeLength + writingLength >= WRITE_BEHIND_LIMIT)
+            if (writeLength + writingLength >= Wire.PIPE_WRITE_BEHIND_LIMIT)
                 return false;
             bytesFlushed += length - writeLength;
             if (writeLength == 0 && writingLength == 0 && directOutput != null && length <= directRoom.getAsInt())
@@ -369,7 +368,7 @@ public class PipeEndPoint extends AbstractEndPoint
             }
             l.signalAll();
             // Over the limit the buffers are consumed all the same: the WriteFlusher's next flush has nothing left.
-            return writeLength + writingLength <= WRITE_BEHIND_LIMIT;
+            return writeLength + writingLength <= Wire.PIPE_WRITE_BEHIND_LIMIT;
         }
     }
 
@@ -408,6 +407,20 @@ public class PipeEndPoint extends AbstractEndPoint
         if (written > 0)
             notIdle();
         return written;
+    }
+
+    /**
+     * @return the reader and writer threads, once {@link #onOpen()} started them; they end when this EndPoint has
+     * closed and its pipes have
+     */
+    public List<Thread> getThreads()
+    {
+        List<Thread> threads = new ArrayList<>(2);
+        if (readerThread != null)
+            threads.add(readerThread);
+        if (writerThread != null)
+            threads.add(writerThread);
+        return threads;
     }
 
     /**
@@ -464,7 +477,7 @@ public class PipeEndPoint extends AbstractEndPoint
                 {
                     while (true)
                     {
-                        if (flusherWaiting && writeLength + writingLength < WRITE_BEHIND_LIMIT)
+                        if (flusherWaiting && writeLength + writingLength < Wire.PIPE_WRITE_BEHIND_LIMIT)
                         {
                             flusherWaiting = false;
                             break;

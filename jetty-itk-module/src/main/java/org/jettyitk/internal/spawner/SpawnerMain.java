@@ -12,15 +12,15 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
-import org.jettyitk.internal.front.ProcessWorkerLauncher;
-import org.jettyitk.internal.front.WorkDirectory;
-import org.jettyitk.internal.front.WorkerClassArchive;
-import org.jettyitk.internal.front.WorkerClassPath;
+import org.jettyitk.internal.launch.ProcessWorkerLauncher;
+import org.jettyitk.internal.launch.WorkDirectory;
+import org.jettyitk.internal.launch.WorkerClassArchive;
+import org.jettyitk.internal.launch.WorkerClassPath;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.UnixSockets;
-import org.jettyitk.internal.worker.WorkerArguments;
-import org.jettyitk.internal.worker.WorkerMain;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -343,7 +343,7 @@ public final class SpawnerMain
     {
         try
         {
-            posix.setPipeCapacity(fd, WorkerMain.PIPE_CAPACITY);
+            posix.setPipeCapacity(fd, Wire.PIPE_CAPACITY);
         }
         catch (IOException x)
         {

@@ -15,7 +15,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
 
 /**
  * <p>The messages between the front and its spawner, one per {@code SOCK_SEQPACKET} datagram, big-endian:</p>

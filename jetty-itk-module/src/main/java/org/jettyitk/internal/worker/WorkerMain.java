@@ -31,11 +31,13 @@ import org.eclipse.jetty.server.handler.DefaultHandler;
 import org.eclipse.jetty.util.Attachable;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.jettyitk.PipeConnector;
-import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.posix.DescriptorChannel;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.PrivilegeDrop;
 import org.jettyitk.internal.posix.PrivilegeException;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerExit;
 
 /**
  * <p>The worker process: one tenant identity, one Jetty {@link Server} whose only connector is a
@@ -54,45 +56,13 @@ import org.jettyitk.internal.posix.PrivilegeException;
  *   <li>Deploy the app, then start the connector: its first bytes (HTTP/2 SETTINGS) tell the front it is ready.</li>
  *   <li>Exit when the front closes the pipe: a worker never outlives its front.</li>
  * </ol>
- * <p>Exit statuses: 0 after EOF on stdin; {@value #EXIT_USAGE} bad arguments; the {@link PrivilegeDrop}
- * statuses; {@value #EXIT_DEPLOY_FAILED} the app could not be deployed, its session store set up, or the
- * temporary directory created.</p>
+ * <p>Its exit statuses, and the line that says why it could not start, are {@link WorkerExit}'s; its HTTP/2
+ * settings and its pipes' capacity, {@link Wire}'s.</p>
  */
 public final class WorkerMain
 {
-    public static final int EXIT_USAGE = 64;
-    public static final int EXIT_DEPLOY_FAILED = 73;
-    /**
-     * Starts the line a worker writes on its stderr just before it exits because it could not start, followed by
-     * why, on one line: {@code itk-worker-failure: app not found: /srv/alice/site.war}. The front reports it with
-     * the exit, and keeps it for the status page.
-     */
-    public static final String FAILURE_PREFIX = "itk-worker-failure: ";
-    /** Longest reason a worker's failure line carries; longer ones are cut. */
-    public static final int MAX_FAILURE_LENGTH = 512;
-    /** HTTP/2 streams the front may open at once on one worker. */
-    public static final int MAX_CONCURRENT_STREAMS = 1024;
-    public static final int STREAM_RECV_WINDOW = 1024 * 1024;
-    public static final int SESSION_RECV_WINDOW = 16 * 1024 * 1024;
-    /** Largest HTTP/2 frame the front may send: a request body crosses the pipe in few frames. */
-    public static final int MAX_FRAME_SIZE = 64 * 1024;
-    /** The HTTP/2 connection parses a whole chunk of the pipe at once, not Jetty's default 8 KiB of it. */
-    public static final int INPUT_BUFFER_SIZE = PipeEndPoint.READ_CHUNK_SIZE;
+    /** Threads of the worker's server: the tenant's requests run on them. */
     public static final int MAX_THREADS = 200;
-    /**
-     * Largest request header list the worker accepts (SETTINGS_MAX_HEADER_LIST_SIZE). HPACK counts 32 bytes more
-     * per field than the client sent, so a request within the front's own limit (Jetty's 8 KiB of header bytes by
-     * default) may exceed that limit once forwarded; the front answers 431 to what still exceeds this one.
-     */
-    public static final int MAX_REQUEST_HEADERS_SIZE = 256 * 1024;
-    /**
-     * Capacity the worker asks for both protocol pipes, in place of Linux's 64 KiB: a response or request body
-     * then crosses in few reads and writes, where 64 KiB made the writer wait for the reader every 64 KiB (on the
-     * 75 KB page, 6.8 thread switches per request against 4.7 with 1 MiB). The front sets it when it can, the
-     * worker otherwise (the default {@code /proc/sys/fs/pipe-max-size} lets an unprivileged process ask for this
-     * much). The kernel allocates the pages only while bytes wait in the pipe.
-     */
-    public static final int PIPE_CAPACITY = 1024 * 1024;
     private static final Path PIPE_MAX_SIZE = Path.of("/proc/sys/fs/pipe-max-size");
     private static final Path PROC_STATUS = Path.of("/proc/self/status");
 
@@ -114,7 +84,7 @@ public final class WorkerMain
         }
         catch (IllegalArgumentException x)
         {
-            exit(stderr, EXIT_USAGE, "bad arguments: " + x.getMessage());
+            exit(stderr, WorkerExit.USAGE, "bad arguments: " + x.getMessage());
             return;
         }
 
@@ -131,7 +101,7 @@ public final class WorkerMain
         }
         catch (IOException x)
         {
-            exit(stderr, PrivilegeDrop.EXIT_NOT_NATIVE, x.getMessage());
+            exit(stderr, WorkerExit.NOT_NATIVE, x.getMessage());
             return;
         }
 
@@ -160,7 +130,7 @@ public final class WorkerMain
         }
         catch (IOException x)
         {
-            exit(stderr, PrivilegeDrop.EXIT_DROP_FAILED, x.getMessage());
+            exit(stderr, WorkerExit.DROP_FAILED, x.getMessage());
             return;
         }
 
@@ -179,7 +149,7 @@ public final class WorkerMain
         catch (Throwable x)
         {
             x.printStackTrace(stderr);
-            exit(stderr, EXIT_DEPLOY_FAILED, "deploy of " + arguments.app() + " failed: " + describe(x));
+            exit(stderr, WorkerExit.DEPLOY_FAILED, "deploy of " + arguments.app() + " failed: " + describe(x));
             return;
         }
 
@@ -199,7 +169,7 @@ public final class WorkerMain
      * <p>Creates {@code java.io.tmpdir} ({@code HOME/tmp}, where {@code TMPDIR} points too), mode 0700, unless it
      * exists: the front never creates anything in the tenant's {@code HOME}, so the worker does, as the tenant.</p>
      *
-     * @return false if it could not, after exiting with {@link #EXIT_DEPLOY_FAILED}
+     * @return false if it could not, after exiting with {@link WorkerExit#DEPLOY_FAILED}
      */
     private static boolean createTemporaryDirectory(WorkerArguments arguments, PrintStream stderr)
     {
@@ -212,7 +182,7 @@ public final class WorkerMain
         catch (IOException | RuntimeException x)
         {
             stderr.println("jetty-itk worker " + arguments.vhost() + ": cannot create its temporary directory " + tmp + ": " + x);
-            System.exit(EXIT_DEPLOY_FAILED);
+            System.exit(WorkerExit.DEPLOY_FAILED);
             return false;
         }
     }
@@ -249,14 +219,14 @@ public final class WorkerMain
     }
 
     /**
-     * Gives both protocol pipes {@link #PIPE_CAPACITY}, or the system's maximum when lower, unless the front did
+     * Gives both protocol pipes {@link Wire#PIPE_CAPACITY}, or the system's maximum when lower, unless the front did
      * already. A pipe the kernel will not enlarge (its creator, the front's user, holds more than
      * {@code pipe-user-pages-soft}) keeps its size: the worker is slower, not broken, and says so in the vhost's
      * log.
      */
     private static void enlargePipes(Posix posix, int protocolFd, PrintStream log)
     {
-        int capacity = PIPE_CAPACITY;
+        int capacity = Wire.PIPE_CAPACITY;
         try
         {
             // Line by line: Files.readString() gets only the first byte of this sysctl file.
@@ -363,7 +333,7 @@ public final class WorkerMain
         catch (Throwable x)
         {
             x.printStackTrace(stderr);
-            exit(stderr, EXIT_DEPLOY_FAILED, "session store " + arguments.sessionStore() + " failed: " + describe(x));
+            exit(stderr, WorkerExit.DEPLOY_FAILED, "session store " + arguments.sessionStore() + " failed: " + describe(x));
         }
     }
 
@@ -374,7 +344,7 @@ public final class WorkerMain
         // responses carry them; the front gives a final response its own instead.
         config.setSendServerVersion(true);
         config.setSendDateHeader(true);
-        config.setRequestHeaderSize(MAX_REQUEST_HEADERS_SIZE);
+        config.setRequestHeaderSize(Wire.WORKER_MAX_REQUEST_HEADERS_SIZE);
         // The front's connector already judged the client's Host against an absolute-form target, by the compliance
         // the admin chose; the worker sees both (:authority and the client's Host) and must not judge again.
         config.setHttpCompliance(HttpCompliance.from(HttpCompliance.RFC9110.getName() + "," + HttpCompliance.Violation.MISMATCHED_AUTHORITY.name()));
@@ -387,10 +357,8 @@ public final class WorkerMain
      */
     static void exit(PrintStream stderr, int status, String reason)
     {
-        String line = String.valueOf(reason).replaceAll("[\\r\\n\\t]+", " ");
-        if (line.length() > MAX_FAILURE_LENGTH)
-            line = line.substring(0, MAX_FAILURE_LENGTH);
-        stderr.println(FAILURE_PREFIX + line);
+        String line = WorkerExit.cut(String.valueOf(reason).replaceAll("[\\r\\n\\t]+", " "));
+        stderr.println(WorkerExit.FAILURE_PREFIX + line);
         stderr.flush();
         System.exit(status);
     }
@@ -406,7 +374,7 @@ public final class WorkerMain
     }
 
     /**
-     * <p>HTTP/2 on the worker's side of the pipe, with the limits of {@code docs/protocol.md}.</p>
+     * <p>HTTP/2 on the worker's side of the pipe, with the limits of {@code docs/protocol.md} ({@link Wire#configureWorker}).</p>
      * <p>No rate control: the worker's only peer is the front, which limits the clients itself. Jetty's, made for
      * clients, counts the WINDOW_UPDATE frames that arrive for a stream the worker has just ended, which the front
      * sends whenever it consumes a response's last bytes after the worker closed the stream: a busy vhost of large
@@ -415,11 +383,7 @@ public final class WorkerMain
     public static HTTP2CServerConnectionFactory newConnectionFactory(HttpConfiguration config)
     {
         HTTP2CServerConnectionFactory h2c = new TunnelDispatchingConnectionFactory(config);
-        h2c.setMaxConcurrentStreams(MAX_CONCURRENT_STREAMS);
-        h2c.setInitialStreamRecvWindow(STREAM_RECV_WINDOW);
-        h2c.setInitialSessionRecvWindow(SESSION_RECV_WINDOW);
-        h2c.setMaxFrameSize(MAX_FRAME_SIZE);
-        h2c.setInputBufferSize(INPUT_BUFFER_SIZE);
+        Wire.configureWorker(h2c);
         // WebSockets from the front arrive as RFC 8441 extended CONNECT streams.
         h2c.setConnectProtocolEnabled(true);
         setUnlimitedRateControl(h2c);

@@ -15,6 +15,7 @@ import org.eclipse.jetty.session.SessionDataStoreFactory;
 import org.eclipse.jetty.session.SessionManager;
 import org.eclipse.jetty.util.resource.ResourceFactory;
 import org.eclipse.jetty.xml.XmlConfiguration;
+import org.jettyitk.internal.wire.SessionStore;
 
 /**
  * <p>Where a worker keeps its app's HTTP sessions, so that they outlive the worker: an idle reap, a recycle, a
@@ -27,9 +28,9 @@ import org.eclipse.jetty.xml.XmlConfiguration;
  * <table>
  *   <caption>The vhost's {@code sessionStore}</caption>
  *   <tr><th>value</th><th>data store</th><th>cache</th></tr>
- *   <tr><td>{@value #FILE} (default)</td><td>{@link AtomicFileSessionDataStore} in {@code $HOME/}{@value #DIRECTORY_NAME},
+ *   <tr><td>{@value SessionStore#FILE} (default)</td><td>{@link AtomicFileSessionDataStore} in {@code $HOME/}{@value #DIRECTORY_NAME},
  *   mode 0700, created by the worker</td><td>{@link #newWriteThroughCacheFactory()}</td></tr>
- *   <tr><td>{@value #MEMORY}</td><td>none: Jetty's default, sessions die with the worker</td><td>Jetty's default</td></tr>
+ *   <tr><td>{@value SessionStore#MEMORY}</td><td>none: Jetty's default, sessions die with the worker</td><td>Jetty's default</td></tr>
  *   <tr><td>an absolute path</td><td>what that Jetty XML file adds to the {@code Server}: it must add a
  *   {@link SessionDataStoreFactory}, such as Jetty's {@code JDBCSessionDataStoreFactory}</td><td>the file's
  *   {@link SessionCacheFactory} if it adds one, else {@link #newWriteThroughCacheFactory()}</td></tr>
@@ -40,10 +41,6 @@ import org.eclipse.jetty.xml.XmlConfiguration;
  */
 public final class WorkerSessions
 {
-    /** The default store: files in the worker's home. */
-    public static final String FILE = "file";
-    /** No store: Jetty's default in-memory sessions, lost when the worker goes. */
-    public static final String MEMORY = "memory";
     /** The directory of the session files, in the worker's home ({@code user.home}). */
     public static final String DIRECTORY_NAME = "sessions";
     /** A session XML file's property: the vhost's name. */
@@ -53,18 +50,6 @@ public final class WorkerSessions
 
     private WorkerSessions()
     {
-    }
-
-    /**
-     * @param store {@value #FILE}, {@value #MEMORY} or the absolute path of a Jetty XML file
-     * @return the store
-     * @throws IllegalArgumentException naming a value that is none of these
-     */
-    public static String check(String store)
-    {
-        if (store == null || !(FILE.equals(store) || MEMORY.equals(store) || store.startsWith("/")))
-            throw new IllegalArgumentException("session store is not " + FILE + ", " + MEMORY + " or the absolute path of a Jetty XML file: " + store);
-        return store;
     }
 
     /**
@@ -80,20 +65,20 @@ public final class WorkerSessions
      * Puts the vhost's session cache and store factories on the worker's server. Runs as the tenant.
      *
      * @param server the worker's server, not started
-     * @param store the vhost's session store ({@link #check(String)})
+     * @param store the vhost's session store ({@link SessionStore#check(String)})
      * @param vhost the vhost's name
      * @param home the worker's home, where the {@value #DIRECTORY_NAME} directory is
      */
     public static void configure(Server server, String store, String vhost, Path home) throws Exception
     {
         Path directory = home.resolve(DIRECTORY_NAME);
-        switch (check(store))
+        switch (SessionStore.check(store))
         {
-            case MEMORY ->
+            case SessionStore.MEMORY ->
             {
                 // Jetty's default: the SessionHandler makes its own in-memory cache and no store.
             }
-            case FILE ->
+            case SessionStore.FILE ->
             {
                 // The store creates the directory when an app's SessionHandler starts with it: a static site gets none.
                 server.addBean(new AtomicFileSessionDataStore.Factory(directory));

@@ -21,15 +21,17 @@ import org.eclipse.jetty.server.Server;
 import org.eclipse.jetty.util.Callback;
 import org.eclipse.jetty.util.Promise;
 import org.jettyitk.PipeConnector;
-import org.jettyitk.internal.front.FrontExchanges;
 import org.jettyitk.internal.pipe.ConnectionFacts;
 import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeTransport;
 import org.jettyitk.internal.posix.Posix;
+import org.jettyitk.internal.wire.DeploySettings;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerExit;
 
 /**
  * <p>The training run of the workers' class-data-sharing archive (see
- * {@code org.jettyitk.internal.front.WorkerClassArchive}): it loads the classes a worker loads, and the JVM
+ * {@code org.jettyitk.internal.launch.WorkerClassArchive}): it loads the classes a worker loads, and the JVM
  * archives them at exit. It loads jnr-posix, then builds a worker's server and pipe connector for a static
  * site and for an exploded webapp, both its own, and sends each a request over in-memory pipes with the
  * front's HTTP/2 client. No tenant code runs, and no privilege changes.</p>
@@ -55,7 +57,7 @@ public final class WorkerTraining
         if (args.length != 1)
         {
             System.err.println("usage: WorkerTraining <scratch directory>");
-            System.exit(WorkerMain.EXIT_USAGE);
+            System.exit(WorkerExit.USAGE);
         }
         Path scratch = Files.createDirectories(Path.of(args[0]));
         Posix.get();
@@ -76,12 +78,12 @@ public final class WorkerTraining
         PipedInputStream frontInput = new PipedInputStream(PIPE_BUFFER);
         PipedOutputStream workerOutput = new PipedOutputStream(frontInput);
 
-        Server server = WorkerMain.newServer(app.toString(), null, WebAppDeployment.settingsOf(null, null, null));
+        Server server = WorkerMain.newServer(app.toString(), null, DeploySettings.settingsOf(null, null, null));
         PipeConnector connector = WorkerMain.newConnector(server, workerInput, workerOutput);
         server.addConnector(connector);
         server.setStopTimeout(0);
         HTTP2Client client = new HTTP2Client();
-        FrontExchanges.configureClient(client);
+        Wire.configureFront(client);
         try
         {
             server.start();

@@ -10,7 +10,8 @@ import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Supplier;
 
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.launch.WorkerLauncher;
+import org.jettyitk.internal.wire.WorkerArguments;
 
 /**
  * <p>A {@link WorkerLauncher} that spawns {@link FakeWorkerProcess}es: per vhost, first the peers queued with

@@ -14,8 +14,8 @@ import java.util.Random;
 import java.util.Set;
 import java.util.TreeMap;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicBoolean;
@@ -40,8 +40,8 @@ import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.ItkHandler;
 import org.jettyitk.VirtualHost;
 import org.jettyitk.internal.pipe.Http2Frames;
-import org.jettyitk.internal.pipe.PipeEndPoint;
 import org.jettyitk.internal.pipe.PipeThreads;
+import org.jettyitk.internal.wire.Wire;
 import org.jettyitk.tests.ItkTestServer;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.AfterEach;
@@ -267,7 +267,7 @@ public class HostileWorkerTest
     @ValueSource(strings = {"DATA 16385", "HEADERS 20000", "DATA 16777215 header only"})
     public void failsWhenWorkerSendsOversizedFrame(String which) throws Exception
     {
-        // The front's SETTINGS_MAX_FRAME_SIZE is FrontExchanges.MAX_FRAME_SIZE (16384).
+        // The front's SETTINGS_MAX_FRAME_SIZE is Wire.FRONT_MAX_FRAME_SIZE (65536).
         assertContained("oversized frame " + which, worker ->
         {
             worker.write(settings());
@@ -277,7 +277,7 @@ public class HostileWorkerTest
                 case "DATA 16385" ->
                 {
                     worker.write(headers(stream, status("200"), false));
-                    worker.write(frame(Http2Frames.DATA, 0, stream, new byte[FrontExchanges.MAX_FRAME_SIZE + 1]));
+                    worker.write(frame(Http2Frames.DATA, 0, stream, new byte[Wire.FRONT_MAX_FRAME_SIZE + 1]));
                 }
                 case "HEADERS 20000" ->
                 {
@@ -310,7 +310,7 @@ public class HostileWorkerTest
             worker.write(headers(stream, concat(status("200"), literal("content-type", "text/plain"), literal("content-length", "9")), false));
             switch (how)
             {
-                case "oversized DATA" -> worker.write(frame(Http2Frames.DATA, 0, stream, new byte[FrontExchanges.MAX_FRAME_SIZE + 1]));
+                case "oversized DATA" -> worker.write(frame(Http2Frames.DATA, 0, stream, new byte[Wire.FRONT_MAX_FRAME_SIZE + 1]));
                 case "cut DATA then EOF" ->
                 {
                     worker.write(Arrays.copyOf(data(stream, bytes("corrupted"), true), Http2Frames.HEADER_LENGTH + 4));
@@ -502,7 +502,7 @@ public class HostileWorkerTest
         });
         CompletableFuture<Outcome> outcome = sendAsync(attack.post(4 << 20, EVIL_TIMEOUT_MILLIS), EVIL_TIMEOUT_MILLIS);
         Worker worker = attack.awaitWorker();
-        await("request body queued toward the worker").atMost(5, SECONDS).until(() -> worker.getQueuedBytes() >= PipeEndPoint.WRITE_BEHIND_LIMIT);
+        await("request body queued toward the worker").atMost(5, SECONDS).until(() -> worker.getQueuedBytes() >= Wire.PIPE_WRITE_BEHIND_LIMIT);
         CompletableFuture<Process> stopped = worker.stop(Duration.ofMillis(100), Duration.ofMillis(500));
         stopped.get(5, SECONDS);
         assertFalse(outcome.get(EVIL_TIMEOUT_MILLIS + 5000, MILLISECONDS).hung(), "request hung");
@@ -662,7 +662,7 @@ public class HostileWorkerTest
         {
             stopSampling();
             assertTrue(maxQueuedFrames.get() <= maxFrames + QUEUED_FRAMES_SLACK, "frames queued toward the worker: " + maxQueuedFrames.get() + " > " + maxFrames);
-            assertTrue(maxQueuedBytes.get() <= PipeEndPoint.WRITE_BEHIND_LIMIT + PipeEndPoint.READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
+            assertTrue(maxQueuedBytes.get() <= Wire.PIPE_WRITE_BEHIND_LIMIT + Wire.PIPE_READ_CHUNK_SIZE, "bytes queued toward the worker: " + maxQueuedBytes.get());
         }
 
         private void assertRecovered() throws Exception

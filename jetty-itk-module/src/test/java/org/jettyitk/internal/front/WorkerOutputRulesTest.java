@@ -5,6 +5,7 @@ import java.util.Random;
 
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
+import org.jettyitk.internal.wire.Wire;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -56,7 +57,7 @@ public class WorkerOutputRulesTest
     public void failsWhenFieldsAreTooMany()
     {
         HttpFields.Mutable fields = HttpFields.build();
-        for (int i = 0; i < WorkerOutputRules.MAX_FIELDS; i++)
+        for (int i = 0; i < Wire.MAX_RESPONSE_FIELDS; i++)
         {
             fields.add("x-" + i, "v");
         }

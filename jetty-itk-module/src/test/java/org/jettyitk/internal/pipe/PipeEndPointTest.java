@@ -62,7 +62,7 @@ import org.eclipse.jetty.util.thread.Invocable.InvocationType;
 import org.eclipse.jetty.util.thread.QueuedThreadPool;
 import org.eclipse.jetty.util.thread.ScheduledExecutorScheduler;
 import org.jettyitk.PipeConnector;
-import org.jettyitk.internal.front.FrontExchanges;
+import org.jettyitk.internal.wire.Wire;
 import org.jettyitk.internal.worker.WorkerMain;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -112,7 +112,7 @@ public class PipeEndPointTest
         client.setExecutor(threadPool);
         client.setScheduler(scheduler);
         // The front's limits, so the client side is the one the front runs.
-        FrontExchanges.configureClient(client);
+        Wire.configureFront(client);
         client.start();
     }
 
@@ -348,7 +348,7 @@ public class PipeEndPointTest
 
     /**
      * <p>A connection that keeps up with its peer writes without a thread hand-off: a flush is copied into the
-     * write-behind queue and completes at once, until {@link PipeEndPoint#WRITE_BEHIND_LIMIT} bytes wait there.
+     * write-behind queue and completes at once, until {@link Wire#PIPE_WRITE_BEHIND_LIMIT} bytes wait there.
      * Then the write stays pending until the writer has written the queue down: the queue is bounded.</p>
      */
     @Test
@@ -379,9 +379,9 @@ public class PipeEndPointTest
             }
             written.get();
             accepted += chunk.length;
-            assertTrue(accepted <= PipeEndPoint.WRITE_BEHIND_LIMIT + TestPipe.DEFAULT_CAPACITY, () -> "the write-behind queue is unbounded");
+            assertTrue(accepted <= Wire.PIPE_WRITE_BEHIND_LIMIT + TestPipe.DEFAULT_CAPACITY, () -> "the write-behind queue is unbounded");
         }
-        assertTrue(accepted >= PipeEndPoint.WRITE_BEHIND_LIMIT - chunk.length, "writes completed at once: " + accepted);
+        assertTrue(accepted >= Wire.PIPE_WRITE_BEHIND_LIMIT - chunk.length, "writes completed at once: " + accepted);
         assertFalse(pending.isDone());
 
         out.stallReads(false);

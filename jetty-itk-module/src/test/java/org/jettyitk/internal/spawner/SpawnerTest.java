@@ -22,7 +22,7 @@ import java.util.stream.Stream;
 import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.UnixSockets;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;

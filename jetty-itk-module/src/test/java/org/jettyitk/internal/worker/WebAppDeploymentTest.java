@@ -25,6 +25,9 @@ import org.eclipse.jetty.util.Attributes;
 import org.eclipse.jetty.util.ClassMatcher;
 import org.eclipse.jetty.util.component.Environment;
 import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.wire.DeploySettings;
+import org.jettyitk.internal.wire.ProcessLimits;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -113,7 +116,7 @@ public class WebAppDeploymentTest
      */
     private WebAppContext deployInWorker(Path war) throws Exception
     {
-        Map<String, String> settings = WebAppDeployment.settingsOf(environment, server, null);
+        Map<String, String> settings = DeploySettings.settingsOf(environment, server, null);
         WorkerArguments sent = new WorkerArguments("site", new Identity("site", 41001, 41001, new int[0]), war.toString(), null, 027,
             ProcessLimits.NONE, null, Map.of(), settings);
         WorkerArguments received = WorkerArguments.parse(sent.toArguments().toArray(String[]::new));
@@ -184,14 +187,14 @@ public class WebAppDeploymentTest
         Path home = Files.createDirectories(dir.resolve("jetty-home/etc"));
         Path defaults = Files.writeString(home.resolve("webdefault-ee10.xml"), "<web-app/>");
 
-        Map<String, String> settings = WebAppDeployment.settingsOf(environment, server, dir.resolve("jetty-home").toString());
+        Map<String, String> settings = DeploySettings.settingsOf(environment, server, dir.resolve("jetty-home").toString());
 
-        assertEquals(WebAppDeployment.DEFAULT_CONTAINER_SCAN_JARS, settings.get(Deployable.CONTAINER_SCAN_JARS));
+        assertEquals(DeploySettings.DEFAULT_CONTAINER_SCAN_JARS, settings.get(Deployable.CONTAINER_SCAN_JARS));
         assertEquals(defaults.toString(), settings.get(Deployable.DEFAULTS_DESCRIPTOR));
         assertFalse(settings.containsKey(Deployable.EXTRACT_WARS), "unset, as ee10-deploy leaves it: " + settings);
         WebAppDeployment.configure(server, environment, settings);
         WebAppContext webApp = WebAppDeployment.newWebApp(war, environment);
-        assertEquals(WebAppDeployment.DEFAULT_CONTAINER_SCAN_JARS, webApp.getAttribute("org.eclipse.jetty.server.webapp.ContainerIncludeJarPattern"));
+        assertEquals(DeploySettings.DEFAULT_CONTAINER_SCAN_JARS, webApp.getAttribute("org.eclipse.jetty.server.webapp.ContainerIncludeJarPattern"));
         assertTrue(webApp.isExtractWAR());
         assertFalse(webApp.isParentLoaderPriority());
     }

@@ -1,4 +1,4 @@
-package org.jettyitk.internal.worker;
+package org.jettyitk.internal.wire;
 
 import java.io.IOException;
 import java.util.List;
@@ -70,9 +70,9 @@ public record ProcessLimits(int nice, long maxOpenFiles, long maxProcesses, long
     }
 
     /**
-     * Applies the limits to this process, checking each call.
+     * Applies the limits to this process, checking each call: the worker does, before its privilege drop is proven.
      */
-    void apply(Posix posix) throws IOException
+    public void apply(Posix posix) throws IOException
     {
         if (nice != 0)
             posix.setpriority(nice);

@@ -1,8 +1,8 @@
-package org.jettyitk.internal.front;
+package org.jettyitk.internal.launch;
 
 import java.io.IOException;
 
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.WorkerArguments;
 
 /**
  * <p>Starts a worker process for an identity. The one place that needs privileges: behind this interface the

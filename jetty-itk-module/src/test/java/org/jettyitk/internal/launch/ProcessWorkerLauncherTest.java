@@ -1,4 +1,4 @@
-package org.jettyitk.internal.front;
+package org.jettyitk.internal.launch;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -14,8 +14,8 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import org.jettyitk.internal.posix.Identity;
-import org.jettyitk.internal.worker.ProcessLimits;
-import org.jettyitk.internal.worker.WorkerArguments;
+import org.jettyitk.internal.wire.ProcessLimits;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeEach;

@@ -1,4 +1,4 @@
-package org.jettyitk.internal.front;
+package org.jettyitk.internal.launch;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -9,7 +9,6 @@ import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-import org.jettyitk.internal.worker.WorkerTraining;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -18,7 +17,7 @@ import org.slf4j.LoggerFactory;
  * jetty-itk's worker): the workers map it read-only and share its pages, so each starts faster and keeps
  * less memory of its own.</p>
  * <p>The front trains it once, in the background, when it starts: a JVM with the workers' class path and
- * options runs {@link WorkerTraining}, which loads no tenant code, and dumps the classes it loaded at exit
+ * options runs {@value #TRAINING_CLASS}, which loads no tenant code, and dumps the classes it loaded at exit
  * ({@code -XX:ArchiveClassesAtExit}). The training runs as the front's own user, so the archive is as trusted
  * as the class path: it is written into a directory only the front can write, and made readable by all.</p>
  * <p>Run as root, the training runs nothing a tenant or a vhost can influence: the front's java, class path and
@@ -32,6 +31,8 @@ public class WorkerClassArchive
 {
     private static final Logger LOG = LoggerFactory.getLogger(WorkerClassArchive.class);
     public static final String ARCHIVE_FILE = "worker.jsa";
+    /** The training run's main class, named here so that launching needs none of the worker's classes. */
+    public static final String TRAINING_CLASS = "org.jettyitk.internal.worker.WorkerTraining";
     public static final long TRAINING_TIMEOUT_SECONDS = 120;
 
     private final CompletableFuture<Path> archive = new CompletableFuture<>();
@@ -59,7 +60,7 @@ public class WorkerClassArchive
         command.add("-XX:ArchiveClassesAtExit=" + file);
         command.add("-cp");
         command.add(classPath);
-        command.add(WorkerTraining.class.getName());
+        command.add(TRAINING_CLASS);
         command.add(directory.resolve("training").toString());
         ProcessBuilder builder = new ProcessBuilder(command);
         builder.directory(directory.toFile());

@@ -1,4 +1,4 @@
-package org.jettyitk.internal.worker;
+package org.jettyitk.internal.wire;
 
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -31,8 +31,8 @@ import org.jettyitk.internal.posix.Identity;
  * @param limits the process limits, applied before the privilege drop is proven
  * @param jvmOptions the worker's JVM options, or null for the launcher's
  * @param environment variables added to the worker's clean environment
- * @param deploySettings the base's settings for deploying a webapp, the same for every vhost (see {@link WebAppDeployment})
- * @param sessionStore where the app's HTTP sessions are kept (see {@link WorkerSessions}), null for the default
+ * @param deploySettings the base's settings for deploying a webapp, the same for every vhost (see {@code org.jettyitk.internal.worker.WebAppDeployment})
+ * @param sessionStore where the app's HTTP sessions are kept (see {@link SessionStore}), null for the default
  */
 public record WorkerArguments(String vhost, Identity identity, String app, String handlerClass, int umask,
                               ProcessLimits limits, List<String> jvmOptions, Map<String, String> environment,
@@ -40,10 +40,12 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
 {
     /** The worker's environment variable holding its arguments. */
     public static final String ENVIRONMENT_VARIABLE = "JETTY_ITK_WORKER";
+    /** The worker's main class, which reads these arguments: named here so that launching needs none of the worker's classes. */
+    public static final String MAIN_CLASS = "org.jettyitk.internal.worker.WorkerMain";
 
     public WorkerArguments
     {
-        sessionStore = WorkerSessions.check(sessionStore != null ? sessionStore : WorkerSessions.FILE);
+        sessionStore = SessionStore.check(sessionStore != null ? sessionStore : SessionStore.FILE);
         limits = limits != null ? limits : ProcessLimits.NONE;
         jvmOptions = jvmOptions != null ? List.copyOf(jvmOptions) : null;
         environment = environment != null ? Map.copyOf(environment) : Map.of();
@@ -159,7 +161,7 @@ public record WorkerArguments(String vhost, Identity identity, String app, Strin
                         throw new IllegalArgumentException("--deploy takes name=value: " + value);
                     deploySettings.put(value.substring(0, equals), value.substring(equals + 1));
                 }
-                case "--sessions" -> sessionStore = WorkerSessions.check(value);
+                case "--sessions" -> sessionStore = SessionStore.check(value);
                 default -> limits = limits.with(args[i], value);
             }
         }

@@ -1,4 +1,4 @@
-package org.jettyitk.internal.front;
+package org.jettyitk.internal.launch;
 
 import java.io.File;
 import java.io.IOException;

@@ -1,4 +1,4 @@
-package org.jettyitk.internal.front;
+package org.jettyitk.internal.launch;
 
 import java.io.File;
 import java.io.FileInputStream;
@@ -17,11 +17,11 @@ import java.util.Set;
 import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 
-import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.DescriptorChannel;
+import org.jettyitk.internal.posix.Identity;
 import org.jettyitk.internal.posix.Posix;
-import org.jettyitk.internal.worker.WorkerArguments;
-import org.jettyitk.internal.worker.WorkerMain;
+import org.jettyitk.internal.wire.Wire;
+import org.jettyitk.internal.wire.WorkerArguments;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -240,7 +240,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     }
 
     /**
-     * Gives a protocol pipe {@link WorkerMain#PIPE_CAPACITY}. The kernel counts every pipe's buffers against the
+     * Gives a protocol pipe {@link Wire#PIPE_CAPACITY}. The kernel counts every pipe's buffers against the
      * user who created it (the front's), and refuses an unprivileged caller once that user holds more than
      * {@code /proc/sys/fs/pipe-user-pages-soft}: the worker asks again, and a pipe neither may enlarge keeps its
      * size.
@@ -249,7 +249,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
     {
         try
         {
-            posix.setPipeCapacity(fd, WorkerMain.PIPE_CAPACITY);
+            posix.setPipeCapacity(fd, Wire.PIPE_CAPACITY);
         }
         catch (IOException x)
         {
@@ -327,7 +327,7 @@ public class ProcessWorkerLauncher implements WorkerLauncher
         command.add("-Duser.home=" + workDirectory);
         command.add("-cp");
         command.add(classPath);
-        command.add(WorkerMain.class.getName());
+        command.add(WorkerArguments.MAIN_CLASS);
         return command;
     }
 
