@@ -147,7 +147,7 @@ public class TenantExperienceIT
             .method(HttpMethod.POST).headers(headers -> headers.put(HttpHeader.CONTENT_TYPE, "text/plain;charset=utf-8"))
             .body(body)).send();
         body.write(ByteBuffer.wrap("first half,".getBytes(StandardCharsets.UTF_8)), Callback.NOOP);
-        Pattern slowBusy = Pattern.compile("\\{\"name\":\"slow\",[^{]*\\{\"pid\":\\d+,\"state\":\"READY\",[^}]*\"inFlight\":1}");
+        Pattern slowBusy = Pattern.compile("\\{\"name\":\"slow\",[^{]*\\{\"pid\":\\d+,\"state\":\"READY\",[^}]*\"inFlight\":1[,}]");
         await().atMost(JettyBase.TIMEOUT).until(() -> slowBusy.matcher(status()).find());
 
         edit("slow", slowXml, "edited while a request is in flight");
