@@ -1,5 +1,6 @@
 package org.jettyitk.distribution;
 
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,6 +14,12 @@ import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 import org.eclipse.jetty.client.HttpClient;
+import org.eclipse.jetty.client.Request;
+import org.eclipse.jetty.http.HttpScheme;
+import org.eclipse.jetty.http.HttpStatus;
+import org.eclipse.jetty.http2.client.HTTP2Client;
+import org.eclipse.jetty.http2.client.transport.HttpClientTransportOverHTTP2;
+import org.eclipse.jetty.io.Content;
 import org.eclipse.jetty.websocket.api.Callback;
 import org.eclipse.jetty.websocket.api.Session;
 import org.eclipse.jetty.websocket.client.WebSocketClient;
@@ -67,7 +74,7 @@ public class WebSocketIT
             """.formatted(ALICE, ALICE, base.dir.relativize(app), EchoApp.class.getName()));
         base.start("jetty.http.host=127.0.0.1", "jetty.http.port=" + httpPort);
         http1 = newClient(clients.http1);
-        http2 = newClient(clients.http2);
+        http2 = newClient(newHttp2Client());
     }
 
     /**
@@ -98,6 +105,35 @@ public class WebSocketIT
         }
         Files.setPosixFilePermissions(home, PosixFilePermissions.fromString("rwx--x--x"));
         return home;
+    }
+
+    /**
+     * An HTTP/2 client whose accepted WebSockets keep their first bytes: Jetty 12.1.14's HTTP/2 transport still
+     * reads (and discards) the content of the 200 to an extended CONNECT after it handed the stream to the
+     * WebSocket, so a message or close the server sends at once may be lost (see the module's WebSocketTest). An
+     * accepted WebSocket's response gets a content listener that reads nothing.
+     */
+    private static HttpClient newHttp2Client()
+    {
+        HttpClient client = new HttpClient(new HttpClientTransportOverHTTP2(new HTTP2Client()))
+        {
+            @Override
+            public Request newRequest(URI uri)
+            {
+                Request request = super.newRequest(uri);
+                if (HttpScheme.WS.is(uri.getScheme()) || HttpScheme.WSS.is(uri.getScheme()))
+                {
+                    request.onResponseContentSource((response, content) ->
+                    {
+                        if (!HttpStatus.isSuccess(response.getStatus()))
+                            Content.Source.consumeAll(content, org.eclipse.jetty.util.Callback.NOOP);
+                    });
+                }
+                return request;
+            }
+        };
+        client.setSocketAddressResolver((host, port, context, promise) -> promise.succeeded(List.of(new InetSocketAddress("127.0.0.1", port))));
+        return client;
     }
 
     private static WebSocketClient newClient(HttpClient httpClient) throws Exception

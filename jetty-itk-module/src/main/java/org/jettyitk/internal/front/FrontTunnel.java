@@ -252,6 +252,9 @@ class FrontTunnel implements Stream.Listener
     @Override
     public void onHeaders(Stream stream, HeadersFrame frame)
     {
+        // newStream's promise completes once the CONNECT was written, and the worker's answer may be parsed, and
+        // the client's side opened on it, before that: the client's side needs the stream now.
+        this.stream = stream;
         MetaData metaData = frame.getMetaData();
         if (phase == Phase.HANDSHAKE && metaData.isResponse())
             onWorkerResponse(stream, (MetaData.Response)metaData, frame.isEndStream());
