@@ -329,6 +329,9 @@ class FrontExchange implements Stream.Listener
     @Override
     public void onNewStream(Stream stream)
     {
+        // Called before the HEADERS is written, newStream's promise only after: a client that fails meanwhile
+        // must find the stream to cancel.
+        this.stream = stream;
         worker.onStreamOpened(stream.getId());
     }
 
