@@ -8,10 +8,6 @@ import java.io.InputStream;
 import java.io.OutputStream;
 import java.nio.channels.GatheringByteChannel;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 import org.jettyitk.internal.posix.DescriptorChannel;
 import org.jettyitk.internal.spawner.SpawnerProtocol;
@@ -24,7 +20,7 @@ import org.slf4j.LoggerFactory;
  * signals go through the spawner. Should the spawner be gone, its exit is watched through its pid, and a kill
  * closes its stdin instead (the worker exits at EOF).</p>
  */
-public class SpawnedProcess extends Process
+public class SpawnedProcess extends ReportedExitProcess
 {
     private static final Logger LOG = LoggerFactory.getLogger(SpawnedProcess.class);
     /** The exit status of a worker whose exit no spawner reported (the spawner was gone). */
@@ -36,8 +32,6 @@ public class SpawnedProcess extends Process
     private final InputStream stdout;
     private final InputStream stderr;
     private final GatheringByteChannel directOutput;
-    private final CompletableFuture<Process> exit = new CompletableFuture<>();
-    private volatile int status;
 
     /**
      * @param fds the front's ends the spawner handed over: stdin's write end, stdout's and stderr's read ends; they
@@ -99,15 +93,6 @@ public class SpawnedProcess extends Process
     }
 
     /**
-     * The spawner reported the exit, or, when it is gone, the pid is no longer alive.
-     */
-    void exited(int status)
-    {
-        this.status = status;
-        exit.complete(this);
-    }
-
-    /**
      * The spawner is gone: the exit is watched through the pid from now on.
      */
     void orphaned()
@@ -146,61 +131,9 @@ public class SpawnedProcess extends Process
     }
 
     @Override
-    public int waitFor() throws InterruptedException
-    {
-        try
-        {
-            exit.get();
-        }
-        catch (ExecutionException x)
-        {
-            throw new IllegalStateException(x);
-        }
-        return status;
-    }
-
-    @Override
-    public boolean waitFor(long timeout, TimeUnit unit) throws InterruptedException
-    {
-        try
-        {
-            exit.get(timeout, unit);
-            return true;
-        }
-        catch (TimeoutException x)
-        {
-            return false;
-        }
-        catch (ExecutionException x)
-        {
-            throw new IllegalStateException(x);
-        }
-    }
-
-    @Override
-    public int exitValue()
-    {
-        if (!exit.isDone())
-            throw new IllegalThreadStateException("worker " + pid + " has not exited");
-        return status;
-    }
-
-    @Override
-    public boolean isAlive()
-    {
-        return !exit.isDone();
-    }
-
-    @Override
     public long pid()
     {
         return pid;
-    }
-
-    @Override
-    public CompletableFuture<Process> onExit()
-    {
-        return exit.copy();
     }
 
     @Override

@@ -6,9 +6,6 @@ import java.io.OutputStream;
 import java.io.PrintStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 
@@ -23,7 +20,7 @@ import org.jettyitk.internal.pipe.TestPipe;
  * stdout and stderr for the front, a broken pipe for its writes) and stops the peer's threads; every call to
  * {@link #onExit()} returns a new future, so a caller completing its copy does not complete the exit.</p>
  */
-public class FakeWorkerProcess extends Process
+public class FakeWorkerProcess extends ReportedExitProcess
 {
     /** Status of a process killed by SIGKILL, as Java reports it. */
     public static final int EXIT_KILLED = 128 + 9;
@@ -58,10 +55,8 @@ public class FakeWorkerProcess extends Process
     private final TestPipe stdout;
     private final TestPipe stderr;
     private final OutputStream frontOutput;
-    private final CompletableFuture<Process> exit = new CompletableFuture<>();
     private final AtomicInteger forcedKills = new AtomicInteger();
     private final AtomicInteger terminations = new AtomicInteger();
-    private volatile int exitValue = -1;
     private volatile boolean exiting;
 
     public FakeWorkerProcess(String vhost, Peer peer)
@@ -154,7 +149,7 @@ public class FakeWorkerProcess extends Process
 
     public boolean hasExited()
     {
-        return exit.isDone();
+        return !isAlive();
     }
 
     /**
@@ -168,7 +163,6 @@ public class FakeWorkerProcess extends Process
             if (exiting)
                 return;
             exiting = true;
-            exitValue = status;
         }
         // The kernel closes every descriptor of a dead process: EOF on stdout and stderr for the front,
         // a broken pipe for the front's writes to stdin, and the worker's own blocked reads and writes end.
@@ -176,7 +170,7 @@ public class FakeWorkerProcess extends Process
         stdout.closeSink();
         stderr.closeSink();
         // The JDK sees the exit on its reaper thread, never on the caller's.
-        CompletableFuture.runAsync(() -> exit.complete(this));
+        CompletableFuture.runAsync(() -> exited(status));
     }
 
     private void kill(int status)
@@ -212,46 +206,6 @@ public class FakeWorkerProcess extends Process
     }
 
     @Override
-    public int waitFor() throws InterruptedException
-    {
-        try
-        {
-            exit.get();
-        }
-        catch (ExecutionException x)
-        {
-            throw new IllegalStateException(x);
-        }
-        return exitValue;
-    }
-
-    @Override
-    public boolean waitFor(long timeout, TimeUnit unit) throws InterruptedException
-    {
-        try
-        {
-            exit.get(timeout, unit);
-            return true;
-        }
-        catch (TimeoutException x)
-        {
-            return false;
-        }
-        catch (ExecutionException x)
-        {
-            throw new IllegalStateException(x);
-        }
-    }
-
-    @Override
-    public int exitValue()
-    {
-        if (!exit.isDone())
-            throw new IllegalThreadStateException("process " + pid + " has not exited");
-        return exitValue;
-    }
-
-    @Override
     public void destroy()
     {
         terminations.incrementAndGet();
@@ -273,28 +227,16 @@ public class FakeWorkerProcess extends Process
     }
 
     @Override
-    public boolean isAlive()
-    {
-        return !exit.isDone();
-    }
-
-    @Override
     public long pid()
     {
         return pid;
     }
 
     @Override
-    public CompletableFuture<Process> onExit()
-    {
-        return exit.copy();
-    }
-
-    @Override
     public String toString()
     {
         return "%s@%x[vhost=%s,pid=%d,alive=%b,exit=%d,forcedKills=%d,peer=%s]".formatted(getClass().getSimpleName(), hashCode(),
-            vhost, pid, isAlive(), exitValue, forcedKills.get(), peer);
+            vhost, pid, isAlive(), isAlive() ? -1 : exitValue(), forcedKills.get(), peer);
     }
 
     /**
