@@ -92,6 +92,12 @@ etc/jetty-itk.xml
 ## default JVM options map it: they start faster and share those pages.
 # jetty.itk.workerClassArchive=true
 
+## Where the kernel's autogroup is on (kernel.sched_autogroup_enabled=1) and the server is in no CPU cgroup of
+## its own, each worker's session would be a CPU scheduling group apart from the server's, and every request
+## would pay for it in thread switches. The server then moves, at start, into the CPU cgroup jetty-itk-PID,
+## where its workers are born. false leaves it where it is (give its service a CPU cgroup yourself).
+# jetty.itk.cpuGroup=true
+
 ## The directory of the workers' home and temporary directories (default: a new temporary directory, deleted at stop).
 # jetty.itk.workDirectory=
 

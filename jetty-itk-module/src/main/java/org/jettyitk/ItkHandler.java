@@ -40,6 +40,7 @@ import org.jettyitk.internal.front.TenantLog;
 import org.jettyitk.internal.front.WorkerBudget;
 import org.jettyitk.internal.front.WorkerLaunching;
 import org.jettyitk.internal.front.WorkerPool;
+import org.jettyitk.internal.launch.CpuGroup;
 import org.jettyitk.internal.launch.ProcessWorkerLauncher;
 import org.jettyitk.internal.launch.WorkerClassArchive;
 import org.jettyitk.internal.launch.WorkerLauncher;
@@ -129,6 +130,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     private List<Path> logDirectories = List.of();
     private Identity frontIdentity;
     private boolean workerClassArchive = true;
+    private boolean cpuGroup = true;
     private Path workDirectory;
     private Duration spawnTimeout = DEFAULT_SPAWN_TIMEOUT;
     private int maxWorkersPerVirtualHost = VhostSettings.DEFAULT_MAX_WORKERS;
@@ -380,6 +382,22 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
     public void setWorkerClassArchive(boolean workerClassArchive)
     {
         this.workerClassArchive = workerClassArchive;
+    }
+
+    @ManagedAttribute("Whether a root front that the kernel's autogroup would schedule apart from its workers moves into a CPU cgroup of its own, shared with them")
+    public boolean isCpuGroup()
+    {
+        return cpuGroup;
+    }
+
+    /**
+     * @param cpuGroup whether, at start as root, the front moves its process into a CPU cgroup of its own when
+     * the kernel's autogroup would otherwise make each worker's session a scheduling group apart from the front's
+     * (the default); the workers it starts are born there ({@link CpuGroup})
+     */
+    public void setCpuGroup(boolean cpuGroup)
+    {
+        this.cpuGroup = cpuGroup;
     }
 
     @ManagedAttribute("Whether workers are exec'd through setpriv, so they never run as root")
@@ -834,7 +852,7 @@ public class ItkHandler extends Handler.Wrapper implements Graceful
             frontIdentity = resolveFront(identities);
             // Started now, not by super.doStart(): the pools below take their launcher and HOMEs from it.
             WorkerLaunching started = new WorkerLaunching(launcher, javaCommand, workerClassPath, workerJvmOptions, useSetpriv, workerClassArchive,
-                workDirectory, frontIdentity, minId, maxId, logDirectories);
+                cpuGroup, workDirectory, frontIdentity, minId, maxId, logDirectories);
             started.start();
             launching = started;
             addBean(launching, true);

@@ -15,6 +15,10 @@ import java.util.regex.Pattern;
  * reads their results: requests, duration, errors, p50 and p99 latency.</p>
  * <p>wrk reports through a Lua {@code done()} hook that prints one {@code BENCH {...}} line with exact
  * microsecond percentiles; ab's percentiles come from its {@code -e} CSV file (ms, 3 decimals).</p>
+ * <p>Each runs in a session of its own ({@code setsid}), as a remote client would be apart from both servers: where
+ * the kernel's autogroup is on, a session is a CPU scheduling group, and a load generator in the benchmark's own
+ * session would share plain Jetty's group, thread by thread, but not jetty-itk's (its front keeps itself and its
+ * workers in a CPU cgroup of their own).</p>
  */
 public final class LoadTools
 {
@@ -175,7 +179,9 @@ public final class LoadTools
         Path output = Files.createTempFile("bench-tool-", ".out");
         try
         {
-            Process process = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+            List<String> inSession = new ArrayList<>(List.of("setsid", "--wait"));
+            inSession.addAll(command);
+            Process process = new ProcessBuilder(inSession).redirectErrorStream(true).redirectOutput(output.toFile()).start();
             if (!process.waitFor(timeoutSeconds, TimeUnit.SECONDS))
             {
                 process.destroyForcibly();

@@ -5,13 +5,14 @@ import java.nio.file.Files;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.stream.Stream;
 
 import org.jettyitk.internal.spawner.SpawnerMain;
 import org.jettyitk.internal.worker.WorkerMain;
 
 /**
  * <p>What {@code /proc} tells about a process: RSS and PSS from {@code smaps_rollup}, CPU time from
- * {@code stat}, the real uid from {@code status}. PSS divides each shared page (libjvm, the CDS archive, the
+ * {@code stat}, thread switches from each thread's {@code status}, the real uid from {@code status}. PSS divides each shared page (libjvm, the CDS archive, the
  * jars' page cache) by the number of processes mapping it, so the PSS of many workers adds up to what they
  * really cost.</p>
  */
@@ -74,9 +75,9 @@ public final class ProcStats
     /**
      * CPU time of a process, in ms: user (Java code, the JIT, the GC) and system (the kernel: socket and pipe I/O).
      */
-    public record Cpu(long userMs, long systemMs)
+    public record Cpu(long userMs, long systemMs, long switches)
     {
-        public static final Cpu NONE = new Cpu(0, 0);
+        public static final Cpu NONE = new Cpu(0, 0, 0);
 
         public long totalMs()
         {
@@ -85,7 +86,7 @@ public final class ProcStats
 
         public Cpu minus(Cpu before)
         {
-            return new Cpu(userMs - before.userMs, systemMs - before.systemMs);
+            return new Cpu(userMs - before.userMs, systemMs - before.systemMs, switches - before.switches);
         }
     }
 
@@ -99,12 +100,45 @@ public final class ProcStats
             String stat = Files.readString(Path.of("/proc", Long.toString(pid), "stat"));
             // The command name may hold spaces and parentheses: fields are counted after its last ')'.
             String[] fields = stat.substring(stat.lastIndexOf(')') + 2).trim().split("\\s+");
-            return new Cpu(Long.parseLong(fields[11]) * 1000 / CLOCK_TICKS_PER_SECOND, Long.parseLong(fields[12]) * 1000 / CLOCK_TICKS_PER_SECOND);
+            return new Cpu(Long.parseLong(fields[11]) * 1000 / CLOCK_TICKS_PER_SECOND, Long.parseLong(fields[12]) * 1000 / CLOCK_TICKS_PER_SECOND,
+                switches(pid));
         }
         catch (IOException | RuntimeException x)
         {
             return Cpu.NONE;
         }
+    }
+
+    /**
+     * @return the thread switches of a process so far, voluntary and not, summed over its threads: each wake-up of a
+     * thread that waited costs one, so a request that crosses processes pays them several times
+     */
+    static long switches(long pid)
+    {
+        long total = 0;
+        try (Stream<Path> tasks = Files.list(Path.of("/proc", Long.toString(pid), "task")))
+        {
+            for (Path task : tasks.toList())
+            {
+                try
+                {
+                    for (String line : Files.readAllLines(task.resolve("status")))
+                    {
+                        if (line.startsWith("voluntary_ctxt_switches:") || line.startsWith("nonvoluntary_ctxt_switches:"))
+                            total += Long.parseLong(line.substring(line.indexOf(':') + 1).trim());
+                    }
+                }
+                catch (IOException | NumberFormatException x)
+                {
+                    // A thread that ended meanwhile.
+                }
+            }
+        }
+        catch (IOException x)
+        {
+            return 0;
+        }
+        return total;
     }
 
     public static int uid(long pid)

@@ -54,15 +54,16 @@ public final class Report
 
     String runsTsv()
     {
-        StringBuilder out = new StringBuilder("round\tworkload\tconfig\ttool\trequests\tseconds\trps\tp50_ms\tp99_ms\terrors\tuser_ms\tsys_ms\tworker_user_ms\tworker_sys_ms\tbusy_rss_kb\tbusy_pss_kb\tworker_busy_rss_kb\tworker_busy_pss_kb\n");
+        StringBuilder out = new StringBuilder("round\tworkload\tconfig\ttool\trequests\tseconds\trps\tp50_ms\tp99_ms\terrors\tuser_ms\tsys_ms\tworker_user_ms\tworker_sys_ms\tbusy_rss_kb\tbusy_pss_kb\tworker_busy_rss_kb\tworker_busy_pss_kb\tswitches\tworker_switches\n");
         for (Run run : results.runs)
         {
             LoadTools.Measurement m = run.measurement();
-            out.append(f("%d\t%s\t%s\t%s\t%d\t%.3f\t%.1f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s%n", run.round(), run.workload().id, run.config(), m.tool(),
+            out.append(f("%d\t%s\t%s\t%s\t%d\t%.3f\t%.1f\t%.3f\t%.3f\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\t%d%n", run.round(), run.workload().id, run.config(), m.tool(),
                 m.requests(), m.seconds(), m.requestsPerSecond(), m.p50Ms(), m.p99Ms(), m.errors(), run.cpu().userMs(), run.cpu().systemMs(),
                 run.workerCpu().userMs(), run.workerCpu().systemMs(),
                 run.busy() == null ? "" : run.busy().rssKb(), run.busy() == null ? "" : run.busy().pssKb(),
-                run.workerBusy() == null ? "" : run.workerBusy().rssKb(), run.workerBusy() == null ? "" : run.workerBusy().pssKb()));
+                run.workerBusy() == null ? "" : run.workerBusy().rssKb(), run.workerBusy() == null ? "" : run.workerBusy().pssKb(),
+                run.cpu().switches(), run.workerCpu().switches()));
         }
         return out.toString();
     }
@@ -121,15 +122,15 @@ public final class Report
         }
         out.append("\nCPU µs/req: user + system CPU time of the server processes (plain Jetty; front + worker) per request, load generator excluded.\n\n");
         out.append("### Where the CPU goes (µs per request, medians; user + system)\n\n");
-        out.append("| workload | plain Jetty | jetty-itk front | jetty-itk worker |\n|---|--:|--:|--:|\n");
+        out.append("| workload | plain Jetty | jetty-itk front | jetty-itk worker | thread switches per request: plain / front + worker |\n|---|--:|--:|--:|--:|\n");
         for (Workload workload : options.workloads)
         {
             Stat plain = results.stat(workload, Results.PLAIN);
             Stat itk = results.stat(workload, Results.ITK);
             if (plain == null || itk == null)
                 continue;
-            out.append(f("| %s | %.0f + %.0f | %.0f + %.0f | %.0f + %.0f |%n", workload.describe(options.connections), plain.userUs(), plain.systemUs(),
-                itk.userUs(), itk.systemUs(), itk.workerUserUs(), itk.workerSystemUs()));
+            out.append(f("| %s | %.0f + %.0f | %.0f + %.0f | %.0f + %.0f | %.1f / %.1f + %.1f |%n", workload.describe(options.connections), plain.userUs(), plain.systemUs(),
+                itk.userUs(), itk.systemUs(), itk.workerUserUs(), itk.workerSystemUs(), plain.switches(), itk.switches(), itk.workerSwitches()));
         }
         out.append("\n");
 

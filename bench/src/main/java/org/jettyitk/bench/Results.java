@@ -60,10 +60,11 @@ public final class Results
     public String profile;
 
     /**
-     * Medians over the rounds; CPU in µs per request: server (plain Jetty or front) and worker, user and system.
+     * Medians over the rounds; CPU in µs per request: server (plain Jetty or front) and worker, user and system;
+     * thread switches per request of server and worker.
      */
     public record Stat(int runs, double rps, double p50Ms, double p99Ms, long errors, double cpuMicrosPerRequest, String tool,
-                       double userUs, double systemUs, double workerUserUs, double workerSystemUs)
+                       double userUs, double systemUs, double workerUserUs, double workerSystemUs, double switches, double workerSwitches)
     {
     }
 
@@ -82,7 +83,9 @@ public final class Results
             median(selected.stream().mapToDouble(r -> r.perRequest(r.cpu.userMs())).toArray()),
             median(selected.stream().mapToDouble(r -> r.perRequest(r.cpu.systemMs())).toArray()),
             median(selected.stream().mapToDouble(r -> r.perRequest(r.workerCpu.userMs())).toArray()),
-            median(selected.stream().mapToDouble(r -> r.perRequest(r.workerCpu.systemMs())).toArray()));
+            median(selected.stream().mapToDouble(r -> r.perRequest(r.workerCpu.systemMs())).toArray()),
+            median(selected.stream().mapToDouble(r -> r.perRequest(r.cpu.switches()) / 1000).toArray()),
+            median(selected.stream().mapToDouble(r -> r.perRequest(r.workerCpu.switches()) / 1000).toArray()));
     }
 
     /**

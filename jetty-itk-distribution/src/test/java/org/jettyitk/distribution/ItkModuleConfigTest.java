@@ -93,6 +93,7 @@ public class ItkModuleConfigTest
         settings.put("frontGroup", itk.getFrontGroup());
         settings.put("logDirectories", itk.getLogDirectories());
         settings.put("workerClassArchive", itk.isWorkerClassArchive());
+        settings.put("cpuGroup", itk.isCpuGroup());
         settings.put("workDirectory", itk.getWorkDirectory());
         settings.put("spawnTimeoutMillis", itk.getSpawnTimeoutMillis());
         settings.put("maxWorkersPerVirtualHost", itk.getMaxWorkersPerVirtualHost());
@@ -128,6 +129,7 @@ public class ItkModuleConfigTest
         properties.put("jetty.itk.frontGroup", "40999");
         properties.put("jetty.itk.logDirectories", "/var/log/itk, /srv/logs");
         properties.put("jetty.itk.workerClassArchive", "false");
+        properties.put("jetty.itk.cpuGroup", "false");
         properties.put("jetty.itk.workDirectory", "/var/lib/itk");
         properties.put("jetty.itk.spawnTimeoutMillis", "5000");
         properties.put("jetty.itk.maxWorkersPerVirtualHost", "3");
@@ -164,6 +166,7 @@ public class ItkModuleConfigTest
         expected.put("frontGroup", "40999");
         expected.put("logDirectories", List.of(Path.of("/var/log/itk"), Path.of("/srv/logs")));
         expected.put("workerClassArchive", false);
+        expected.put("cpuGroup", false);
         expected.put("workDirectory", Path.of("/var/lib/itk"));
         expected.put("spawnTimeoutMillis", 5000L);
         expected.put("maxWorkersPerVirtualHost", 3);

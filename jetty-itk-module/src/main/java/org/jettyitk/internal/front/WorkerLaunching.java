@@ -9,12 +9,14 @@ import java.util.List;
 import org.eclipse.jetty.util.annotation.ManagedAttribute;
 import org.eclipse.jetty.util.annotation.ManagedObject;
 import org.eclipse.jetty.util.component.ContainerLifeCycle;
+import org.jettyitk.internal.launch.CpuGroup;
 import org.jettyitk.internal.launch.ProcessWorkerLauncher;
 import org.jettyitk.internal.launch.WorkDirectory;
 import org.jettyitk.internal.launch.WorkerClassArchive;
 import org.jettyitk.internal.launch.WorkerClassPath;
 import org.jettyitk.internal.launch.WorkerLauncher;
 import org.jettyitk.internal.posix.Identity;
+import org.jettyitk.internal.posix.Posix;
 import org.jettyitk.internal.posix.TrustedFiles;
 
 /**
@@ -43,6 +45,7 @@ public class WorkerLaunching extends ContainerLifeCycle
     private final List<String> workerJvmOptions;
     private final boolean useSetpriv;
     private final boolean trainClassArchive;
+    private final boolean cpuGroup;
     private final Path workDirectoryPath;
     private final Identity front;
     private final int minId;
@@ -61,6 +64,7 @@ public class WorkerLaunching extends ContainerLifeCycle
      * @param workerJvmOptions the workers' JVM options
      * @param useSetpriv whether workers are exec'd through {@code setpriv}
      * @param trainClassArchive whether to train the workers' class-data archive
+     * @param cpuGroup whether a root front joins a CPU group of its own where the autogroup would schedule its workers apart
      * @param workDirectory the work directory, or null for a new temporary one, deleted at stop
      * @param front the identity the front drops to once started, or null if it keeps root
      * @param minId the lowest uid or gid a worker may have
@@ -69,7 +73,7 @@ public class WorkerLaunching extends ContainerLifeCycle
      * for vhosts loaded after the drop
      */
     public WorkerLaunching(WorkerLauncher launcher, String javaCommand, String workerClassPath, List<String> workerJvmOptions, boolean useSetpriv,
-                           boolean trainClassArchive, Path workDirectory, Identity front, int minId, int maxId, List<Path> logDirectories)
+                           boolean trainClassArchive, boolean cpuGroup, Path workDirectory, Identity front, int minId, int maxId, List<Path> logDirectories)
     {
         this.givenLauncher = launcher;
         this.javaCommand = javaCommand;
@@ -77,6 +81,7 @@ public class WorkerLaunching extends ContainerLifeCycle
         this.workerJvmOptions = List.copyOf(workerJvmOptions);
         this.useSetpriv = useSetpriv;
         this.trainClassArchive = trainClassArchive;
+        this.cpuGroup = cpuGroup;
         this.workDirectoryPath = workDirectory;
         this.front = front;
         this.minId = minId;
@@ -87,6 +92,9 @@ public class WorkerLaunching extends ContainerLifeCycle
     @Override
     protected void doStart() throws Exception
     {
+        // Before the spawner and any worker, which are born in the front's group.
+        if (cpuGroup && Posix.get().geteuid() == 0)
+            CpuGroup.join();
         workDirectory = WorkDirectory.open(workDirectoryPath);
         workDirectory.deleteLeftovers();
         try
