@@ -286,6 +286,13 @@ public class DifferentialIT
         new Accepted("the front's compression module marks a worker's error page",
             Pattern.compile("header only in itk: \\[vary: Accept-Encoding]"), Pattern.compile("h2 error page")));
 
+    /**
+     * Accepted only when plain Jetty is compared with itself: its close after a body its app left unread follows
+     * the body's arrival (see {@link #ACCEPTED}), so either of its two answers may have it.
+     */
+    private static final Accepted SELF_CLOSE = new Accepted("plain Jetty's close after an unread body is timing, on either side",
+        Pattern.compile("header only in (plain|itk): \\[Connection: close]"));
+
     private final List<JettyBase> bases = new ArrayList<>();
     private final List<HttpClient> clients = new ArrayList<>();
     private Server plainMinimal;
@@ -557,7 +564,8 @@ public class DifferentialIT
             List<String> stepAccepted = new ArrayList<>();
             for (String difference : ResponseComparison.differences(expected, actual))
             {
-                Accepted reason = ACCEPTED.stream().filter(a -> a.accepts(c.name(), difference)).findFirst().orElse(null);
+                Accepted reason = Stream.concat(ACCEPTED.stream(), plain == itk ? Stream.of(SELF_CLOSE) : Stream.empty())
+                    .filter(a -> a.accepts(c.name(), difference)).findFirst().orElse(null);
                 if (reason == null)
                 {
                     stepFound.add(difference);

@@ -75,6 +75,7 @@ class FrontExchange implements Stream.Listener
      * reads arrive in pieces of a few KiB, and each frame costs the worker a wake-up of the reading servlet.
      */
     static final int REQUEST_GATHER_SIZE = Wire.WORKER_MAX_FRAME_SIZE;
+    private static final String FACTS_HEADER = ConnectionFacts.HEADER.toLowerCase(Locale.ROOT);
 
     private final Worker worker;
     private final Request request;
@@ -181,10 +182,7 @@ class FrontExchange implements Stream.Listener
         if (clientHeaders.contains(HttpHeader.TE, "trailers"))
             fields.add(HttpHeader.TE, "trailers");
         FieldNames.addNames(clientHeaders, fields);
-        ConnectionFacts facts = ConnectionFacts.of(request.getConnectionMetaData().getRemoteSocketAddress(),
-            request.getConnectionMetaData().getLocalSocketAddress(), request.isSecure(),
-            request.getConnectionMetaData().getProtocol());
-        fields.put(ConnectionFacts.HEADER, facts.format());
+        fields.put(ConnectionFacts.HEADER, FrontExchanges.factsHeader(request, request.getConnectionMetaData().getProtocol()));
         return new MetaData.Request(request.getMethod(), uri.asImmutable(), HttpVersion.HTTP_2, fields, request.getLength());
     }
 
@@ -199,6 +197,8 @@ class FrontExchange implements Stream.Listener
      */
     static Set<String> connectionOptions(HttpFields fields)
     {
+        if (!fields.contains(HttpHeader.CONNECTION))
+            return Set.of();
         Set<String> options = new HashSet<>();
         for (String option : fields.getCSV(HttpHeader.CONNECTION, false))
         {
@@ -214,7 +214,7 @@ class FrontExchange implements Stream.Listener
     static boolean isPrivate(String lowerCaseName)
     {
         return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
-            lowerCaseName.equals(ConnectionFacts.HEADER.toLowerCase(Locale.ROOT)) || FieldNames.isPrivate(lowerCaseName);
+            lowerCaseName.equals(FACTS_HEADER) || FieldNames.isPrivate(lowerCaseName);
     }
 
     private void startRequestContent()

@@ -1,12 +1,17 @@
 package org.jettyitk.internal.front;
 
+import java.net.SocketAddress;
+import java.util.Objects;
+
 import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpMethod;
 import org.eclipse.jetty.http.HttpVersion;
 import org.eclipse.jetty.http.PreEncodedHttpField;
+import org.eclipse.jetty.server.ConnectionMetaData;
 import org.eclipse.jetty.server.Request;
 import org.eclipse.jetty.server.Response;
 import org.eclipse.jetty.util.Callback;
+import org.jettyitk.internal.pipe.ConnectionFacts;
 
 /**
  * <p>The front's entry points into forwarding: the check that it can encode what it sends workers, and the start
@@ -15,6 +20,9 @@ import org.eclipse.jetty.util.Callback;
  */
 public final class FrontExchanges
 {
+    /** The client connection's attribute that keeps the facts header of its last request. */
+    private static final String FACTS_ATTRIBUTE = FrontExchanges.class.getName() + ".facts";
+
     private FrontExchanges()
     {
     }
@@ -51,5 +59,32 @@ public final class FrontExchanges
             FrontTunnel.forward(worker, request, response, callback);
         else
             new FrontExchange(worker, request, response, callback).start();
+    }
+
+    /**
+     * @param protocol the protocol the facts say the client spoke
+     * @return the value of the {@link ConnectionFacts#HEADER} for a request, formatted once per client connection
+     * while what it says stays the same (a {@code ForwardedRequestCustomizer} may give each request on one
+     * connection from a proxy another client)
+     */
+    static String factsHeader(Request request, String protocol)
+    {
+        ConnectionMetaData connection = request.getConnectionMetaData();
+        SocketAddress remote = connection.getRemoteSocketAddress();
+        SocketAddress local = connection.getLocalSocketAddress();
+        boolean secure = request.isSecure();
+        if (connection.getAttribute(FACTS_ATTRIBUTE) instanceof FormattedFacts facts && facts.says(remote, local, secure, protocol))
+            return facts.header();
+        String header = ConnectionFacts.of(remote, local, secure, protocol).format();
+        connection.setAttribute(FACTS_ATTRIBUTE, new FormattedFacts(remote, local, secure, protocol, header));
+        return header;
+    }
+
+    private record FormattedFacts(SocketAddress remote, SocketAddress local, boolean secure, String protocol, String header)
+    {
+        boolean says(SocketAddress remote, SocketAddress local, boolean secure, String protocol)
+        {
+            return this.secure == secure && Objects.equals(this.remote, remote) && Objects.equals(this.local, local) && Objects.equals(this.protocol, protocol);
+        }
     }
 }

@@ -236,9 +236,7 @@ class FrontTunnel implements Stream.Listener
                 fields.add(field);
         }
         FieldNames.addNames(clientHeaders, fields);
-        ConnectionFacts facts = ConnectionFacts.of(request.getConnectionMetaData().getRemoteSocketAddress(),
-            request.getConnectionMetaData().getLocalSocketAddress(), request.isSecure(), HttpVersion.HTTP_2.asString());
-        fields.put(ConnectionFacts.HEADER, facts.format());
+        fields.put(ConnectionFacts.HEADER, FrontExchanges.factsHeader(request, HttpVersion.HTTP_2.asString()));
         String scheme = request.isSecure() ? "https" : "http";
         return new MetaData.ConnectRequest(scheme, new HostPortHttpField(uri.getHost(), uri.getPort()), uri.getPathQuery(), fields, WEBSOCKET);
     }

@@ -31,6 +31,7 @@ public final class FieldNames
     public static final String NAMES = "itk-names";
     /** The private request field carrying the client's {@code Host} header. */
     public static final String HOST = "itk-host";
+    private static final String FACTS = StringUtil.asciiToLowerCase(ConnectionFacts.HEADER);
 
     private FieldNames()
     {
@@ -52,17 +53,18 @@ public final class FieldNames
     public static void addNames(HttpFields original, HttpFields.Mutable fields)
     {
         StringBuilder names = null;
-        Map<String, String> seen = null;
+        // A message has a few fields: a scan of those listed costs less than a map.
+        String[] listed = null;
+        int count = 0;
         for (HttpField field : original)
         {
             String name = field.getName();
             String lowerCase = field.getLowerCaseName();
-            if (name.equals(lowerCase) || isPrivate(lowerCase))
+            if (name.equals(lowerCase) || isPrivate(lowerCase) || contains(listed, count, lowerCase))
                 continue;
-            if (seen == null)
-                seen = new HashMap<>();
-            if (seen.putIfAbsent(lowerCase, name) != null)
-                continue;
+            if (listed == null)
+                listed = new String[original.size()];
+            listed[count++] = lowerCase;
             if (names == null)
                 names = new StringBuilder(name);
             else
@@ -78,18 +80,20 @@ public final class FieldNames
      */
     public static Map<String, String> names(HttpFields fields)
     {
-        Map<String, String> names = new HashMap<>();
+        Map<String, String> names = null;
         for (HttpField field : fields)
         {
             if (!NAMES.equals(field.getLowerCaseName()))
                 continue;
+            if (names == null)
+                names = new HashMap<>();
             for (String name : StringUtil.csvSplit(field.getValue()))
             {
                 if (isToken(name))
                     names.putIfAbsent(StringUtil.asciiToLowerCase(name), name);
             }
         }
-        return names;
+        return names == null ? Map.of() : names;
     }
 
     /**
@@ -112,7 +116,7 @@ public final class FieldNames
      * them says its charset ({@code text/plain} none, a form's its {@code charset} parameter) where a field
      * decoded from HTTP/2 gets the one Jetty assumes for its type
      * @return the fields as the front received them from its client: {@value #HOST} back into {@code Host},
-     * names spelled as the client spelled them, the private fields removed
+     * names spelled as the client spelled them, the private fields and the {@link ConnectionFacts#HEADER} removed
      */
     public static HttpFields restoreRequest(HttpFields fields, boolean http1)
     {
@@ -124,17 +128,28 @@ public final class FieldNames
             HttpField client;
             if (HOST.equals(lowerCase))
                 client = new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue());
-            else if (!NAMES.equals(lowerCase))
+            else if (!NAMES.equals(lowerCase) && !FACTS.equals(lowerCase))
                 client = restore(field, names);
             else
                 continue;
-            HttpField cached = http1 ? HttpParser.CACHE.get(client.getName() + ": " + client.getValue()) : null;
+            // Jetty's cache holds fields of known headers only.
+            HttpField cached = http1 && client.getHeader() != null ? HttpParser.CACHE.get(client.getName() + ": " + client.getValue()) : null;
             restored.add(cached != null ? cached : client);
         }
         return restored.asImmutable();
     }
 
-    private static boolean isToken(String name)
+    private static boolean contains(String[] names, int count, String name)
+    {
+        for (int i = 0; i < count; i++)
+        {
+            if (names[i].equals(name))
+                return true;
+        }
+        return false;
+    }
+
+        private static boolean isToken(String name)
     {
         // A token in lower case is what HTTP/2 allows as a name; a pseudo header is none.
         return !name.startsWith(":") && HttpTokens.isLegalH2H3FieldName(StringUtil.asciiToLowerCase(name));

@@ -3,6 +3,8 @@ package org.jettyitk.internal.worker;
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.eclipse.jetty.http.HttpException;
 import org.eclipse.jetty.http.HttpFields;
@@ -28,6 +30,13 @@ import org.jettyitk.internal.pipe.FieldNames;
  */
 public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
 {
+    /**
+     * Most facts headers kept parsed. The front sends the same one for every request of a client connection, so
+     * this many client connections' requests are not parsed again; past it, the cache starts over.
+     */
+    public static final int MAX_PARSED_FACTS = 1024;
+    private final Map<String, ConnectionFacts> parsed = new ConcurrentHashMap<>();
+
     @Override
     public Request customize(Request request, HttpFields.Mutable responseHeaders)
     {
@@ -37,13 +46,13 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
             List<String> values = request.getHeaders().getValuesList(ConnectionFacts.HEADER);
             if (values.size() > 1)
                 throw new IllegalArgumentException(ConnectionFacts.HEADER + " " + values.size() + " copies, the front sends one");
-            facts = ConnectionFacts.parse(values.isEmpty() ? null : values.get(0));
+            facts = parse(values.isEmpty() ? null : values.get(0));
         }
         catch (IllegalArgumentException x)
         {
             throw new HttpException.RuntimeException(HttpStatus.BAD_REQUEST_400, x.getMessage(), x);
         }
-        HttpFields headers = FieldNames.restoreRequest(HttpFields.build(request.getHeaders()).remove(ConnectionFacts.HEADER), facts.protocol().startsWith("HTTP/1"));
+        HttpFields headers = FieldNames.restoreRequest(request.getHeaders(), facts.protocol().startsWith("HTTP/1"));
         ConnectionMetaData metaData = new FactsConnectionMetaData(request.getConnectionMetaData(), facts);
         request.addHttpStreamWrapper(NamesHttpStream::new);
         return new Request.Wrapper(request)
@@ -66,6 +75,19 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
                 return facts.secure();
             }
         };
+    }
+
+    private ConnectionFacts parse(String value)
+    {
+        ConnectionFacts facts = value == null ? null : parsed.get(value);
+        if (facts != null)
+            return facts;
+        // Only a value that parses is kept.
+        facts = ConnectionFacts.parse(value);
+        if (parsed.size() >= MAX_PARSED_FACTS)
+            parsed.clear();
+        parsed.put(value, facts);
+        return facts;
     }
 
     /**
