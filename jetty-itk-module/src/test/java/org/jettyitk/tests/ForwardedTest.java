@@ -1,7 +1,12 @@
 package org.jettyitk.tests;
 
+import java.io.BufferedInputStream;
+import java.io.InputStream;
+import java.io.OutputStream;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +26,7 @@ import org.jettyitk.internal.pipe.ConnectionFacts;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
@@ -167,6 +173,28 @@ public class ForwardedTest
         assertEquals(address(plainInfo.get("remoteAddr")), address(info.get("remoteAddr")), info::toString);
         assertEquals(ConnectionFacts.parseLiteral("2001:db8::9"), address(info.get("remoteAddr")));
         assertEquals("4711", info.get("remotePort"));
+    }
+
+    /**
+     * The front formats the facts once per client connection, while they stay the same: a proxy's connection
+     * carries requests of many clients, and each request's tenant sees its own.
+     */
+    @Test
+    public void testEachRequestOfOneProxyConnectionHasItsOwnClient() throws Exception
+    {
+        try (Socket socket = forwarded.connect())
+        {
+            OutputStream out = socket.getOutputStream();
+            InputStream in = new BufferedInputStream(socket.getInputStream());
+            for (String client : List.of("203.0.113.9", "203.0.113.10", "203.0.113.10", "198.51.100.7"))
+            {
+                out.write(("GET /info HTTP/1.1\r\nHost: " + HOST + "\r\nX-Forwarded-For: " + client + "\r\n\r\n").getBytes(StandardCharsets.ISO_8859_1));
+                out.flush();
+                ItkTestServer.RawResponse response = ItkTestServer.RawResponse.read(in, false);
+                assertEquals(200, response.status(), response::content);
+                assertEquals(client, ItkTestServer.lines(response.content()).get("remoteAddr"), response::content);
+            }
+        }
     }
 
     private static InetAddress address(String remoteAddr)
