@@ -2,6 +2,7 @@ package org.jettyitk.internal.posix;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.file.Path;
@@ -27,11 +28,15 @@ public final class DescriptorChannel implements GatheringByteChannel
     /** The most bytes of several buffers gathered into one {@code write}. */
     public static final int GATHER_SIZE = 128 * 1024;
     private static final int MIN_GATHER_SIZE = 8 * 1024;
+    /** The most buffers in one {@code writev}, far below Linux's {@code IOV_MAX} (1024). */
+    static final int MAX_IOVECS = 64;
+    private static final int IOVEC_SIZE = 16;
     private final Posix posix;
     private final int fd;
     private final boolean blocking;
     private final AtomicBoolean open = new AtomicBoolean(true);
     private ByteBuffer gather;
+    private ByteBuffer iovecs;
 
     /**
      * @param fd a descriptor in blocking mode this channel owns from now on: {@link #close()} closes it
@@ -63,9 +68,11 @@ public final class DescriptorChannel implements GatheringByteChannel
      * <p>Writes are serialized, as {@link java.nio.channels.FileChannel}'s are, which this channel replaced: a pipe
      * takes a write of more than {@code PIPE_BUF} bytes in pieces, and two threads writing at once would interleave
      * their frames' bytes.</p>
-     * <p>Several buffers go in one {@code write}, as FileChannel's {@code writev} sent them, gathered into a buffer
-     * of this channel of at most {@link #GATHER_SIZE} bytes: an HTTP/2 flush is a frame header, its payload, the
-     * next header and so on, and a write per buffer would wake the reader at the other end once per buffer.</p>
+     * <p>Several buffers go in one system call, as FileChannel's {@code writev} sent them: an HTTP/2 flush is a frame
+     * header, its payload, the next header and so on, and a write per buffer would wake the reader at the other end
+     * once per buffer. Direct buffers (Jetty's pooled buffers are, by default) go in one {@code writev} of up to
+     * {@link #MAX_IOVECS} buffers, from their own memory; others are gathered into a buffer of this channel of at
+     * most {@link #GATHER_SIZE} bytes and written with one {@code write}.</p>
      */
     @Override
     public synchronized long write(ByteBuffer[] sources, int offset, int length) throws IOException
@@ -88,6 +95,21 @@ public final class DescriptorChannel implements GatheringByteChannel
             while (following < end && !sources[following].hasRemaining())
             {
                 following++;
+            }
+            // Direct buffers (Jetty's pooled ones, by default) go in one writev, from their own memory.
+            int direct = following == end ? 1 : directRun(sources, next, end);
+            if (direct > 1)
+            {
+                written += posix.writev(fd, iovecs(), sources, next, direct, blocking);
+                int after = next + direct;
+                while (next < after && !sources[next].hasRemaining())
+                {
+                    next++;
+                }
+                // A short write (the pipe took what it had room for): the rest waits for the next call.
+                if (next < after)
+                    return written;
+                continue;
             }
             // One buffer alone, or one that fills the gathering buffer by itself, is written as it is.
             if (following == end || source.remaining() >= GATHER_SIZE)
@@ -129,6 +151,26 @@ public final class DescriptorChannel implements GatheringByteChannel
             if (wrote < gathered)
                 return written;
         }
+    }
+
+    /**
+     * @return how many buffers from {@code from} on are direct or empty, at most {@link #MAX_IOVECS}
+     */
+    private static int directRun(ByteBuffer[] sources, int from, int end)
+    {
+        int count = 0;
+        while (from + count < end && count < MAX_IOVECS && (sources[from + count].isDirect() || !sources[from + count].hasRemaining()))
+        {
+            count++;
+        }
+        return count;
+    }
+
+    private ByteBuffer iovecs()
+    {
+        if (iovecs == null)
+            iovecs = ByteBuffer.allocateDirect(MAX_IOVECS * IOVEC_SIZE).order(ByteOrder.nativeOrder());
+        return iovecs;
     }
 
     private int writeOnce(ByteBuffer source) throws IOException

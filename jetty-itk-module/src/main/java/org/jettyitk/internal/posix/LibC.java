@@ -4,7 +4,9 @@ import jnr.ffi.LibraryLoader;
 import jnr.ffi.LibraryOption;
 import jnr.ffi.annotations.In;
 import jnr.ffi.annotations.Out;
+import jnr.ffi.types.intptr_t;
 import jnr.ffi.types.size_t;
+import jnr.ffi.types.ssize_t;
 
 /**
  * <p>The libc calls that jnr-posix does not bind: the {@code setres*id} / {@code getres*id}
@@ -56,6 +58,11 @@ final class LibC
         int pipe2(@Out int[] fds, int flags);
 
         int kill(int pid, int signal);
+
+        /**
+         * @param iov the address of {@code iovcnt} {@code struct iovec}s: each a base address and a length
+         */
+        @ssize_t long writev(int fd, @intptr_t long iov, int iovcnt);
     }
 
     private final Functions functions;
@@ -166,6 +173,14 @@ final class LibC
     int kill(int pid, int signal)
     {
         return functions.kill(pid, signal);
+    }
+
+    /**
+     * @param iov the native address of {@code count} {@code struct iovec}s
+     */
+    long writev(int fd, long iov, int count)
+    {
+        return functions.writev(fd, iov, count);
     }
 
     /**

@@ -17,6 +17,7 @@ import java.util.function.IntUnaryOperator;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 
+import com.kenai.jffi.MemoryIO;
 import jnr.constants.platform.Errno;
 import jnr.constants.platform.OpenFlags;
 import jnr.constants.platform.RLIMIT;
@@ -589,6 +590,58 @@ public final class Posix
         }
         buffer.position(buffer.position() + written);
         return written;
+    }
+
+    /**
+     * Writes direct buffers with one {@code writev}, from their positions, and moves the positions by what was
+     * written: the kernel copies from the buffers' own memory, where a single {@code write} of several buffers
+     * would first need them copied into one.
+     * @param iovecs a direct buffer in native order with room for {@code 16 * count} bytes, of the caller
+     * @param sources direct buffers, or empty ones
+     * @param blocking whether the descriptor is in blocking mode: then a write interrupted by a signal is retried;
+     * in non-blocking mode it returns 0, as it does when the descriptor would block
+     * @return the bytes written
+     * @throws IOException if the write failed, for example because the reader is gone
+     */
+    public long writev(int fd, ByteBuffer iovecs, ByteBuffer[] sources, int offset, int count, boolean blocking) throws IOException
+    {
+        MemoryIO memory = MemoryIO.getInstance();
+        iovecs.clear();
+        long total = 0;
+        for (int i = offset; i < offset + count; i++)
+        {
+            ByteBuffer source = sources[i];
+            if (!source.isDirect() && source.hasRemaining())
+                throw new IllegalArgumentException("writev of a heap buffer: " + source);
+            iovecs.putLong(source.isDirect() ? memory.getDirectBufferAddress(source) + source.position() : 0);
+            iovecs.putLong(source.remaining());
+            total += source.remaining();
+        }
+        long address = memory.getDirectBufferAddress(iovecs);
+        while (true)
+        {
+            long written = libc.writev(fd, address, count);
+            if (written >= 0)
+            {
+                if (written == 0 && total > 0 && blocking)
+                    throw new IOException("writev(" + fd + ") of " + total + " bytes wrote nothing");
+                long left = written;
+                for (int i = offset; i < offset + count && left > 0; i++)
+                {
+                    ByteBuffer source = sources[i];
+                    int taken = (int)Math.min(source.remaining(), left);
+                    source.position(source.position() + taken);
+                    left -= taken;
+                }
+                return written;
+            }
+            int errno = libc.errno();
+            if (errno == Errno.EINTR.intValue() && blocking)
+                continue;
+            if (!blocking && (errno == Errno.EAGAIN.intValue() || errno == Errno.EWOULDBLOCK.intValue() || errno == Errno.EINTR.intValue()))
+                return 0;
+            throw failure("writev(" + fd + ")", errno);
+        }
     }
 
     /**

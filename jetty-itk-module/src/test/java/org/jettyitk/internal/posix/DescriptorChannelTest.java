@@ -108,6 +108,76 @@ public class DescriptorChannelTest
         }
     }
 
+    @Test
+    public void testDirectBuffersGoInWritevsFromTheirPositionsPastTheIovecLimit() throws Exception
+    {
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        byte[] expected = new byte[3 * DescriptorChannel.MAX_IOVECS * 1000 + 17];
+        new Random(13).nextBytes(expected);
+        // Direct buffers with a skipped prefix each, and empty heap buffers among them.
+        int pieces = expected.length / 1000 + 1;
+        ByteBuffer[] sources = new ByteBuffer[2 * pieces];
+        for (int i = 0; i < pieces; i++)
+        {
+            int from = i * 1000;
+            int length = Math.min(1000, expected.length - from);
+            ByteBuffer direct = ByteBuffer.allocateDirect(length + 5);
+            direct.put(new byte[5]).put(expected, from, length).flip().position(5);
+            sources[2 * i] = direct;
+            sources[2 * i + 1] = ByteBuffer.allocate(0);
+        }
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        Thread reader = new Thread(() -> received.writeBytes(read(libc, ends[0], expected.length)));
+        reader.start();
+        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
+        {
+            assertEquals(expected.length, channel.write(sources));
+        }
+        reader.join(30_000);
+        libc.close(ends[0]);
+        assertArrayEquals(expected, received.toByteArray());
+        for (ByteBuffer source : sources)
+        {
+            assertEquals(0, source.remaining());
+        }
+    }
+
+    @Test
+    public void testShortWritevOfAFullNonBlockingPipeMovesPositionsByWhatItTook() throws Exception
+    {
+        Posix posix = Posix.get();
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
+        {
+            int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
+            byte[] expected = new byte[capacity + 3000];
+            new Random(17).nextBytes(expected);
+            ByteBuffer first = ByteBuffer.allocateDirect(1000).put(expected, 0, 1000).flip();
+            ByteBuffer second = ByteBuffer.allocateDirect(expected.length - 1000).put(expected, 1000, expected.length - 1000).flip();
+
+            long written = channel.write(new ByteBuffer[]{first, second});
+
+            assertEquals(capacity, written);
+            assertEquals(0, first.remaining());
+            assertEquals(expected.length - capacity, second.remaining());
+            // Full: nothing taken, nothing moved.
+            assertEquals(0, channel.write(new ByteBuffer[]{first, second}));
+            assertEquals(expected.length - capacity, second.remaining());
+            assertArrayEquals(Arrays.copyOf(expected, capacity), read(libc, ends[0], capacity));
+            assertEquals(expected.length - capacity, channel.write(new ByteBuffer[]{first, second}));
+            assertArrayEquals(Arrays.copyOfRange(expected, capacity, expected.length), read(libc, ends[0], expected.length - capacity));
+        }
+        finally
+        {
+            libc.close(ends[0]);
+            libc.close(ends[1]);
+        }
+    }
+
     private static byte[] read(POSIX libc, int fd, int length)
     {
         byte[] bytes = new byte[length];
