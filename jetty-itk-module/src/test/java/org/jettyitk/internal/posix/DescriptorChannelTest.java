@@ -53,9 +53,6 @@ public class DescriptorChannelTest
     @Test
     public void testGatheringPastItsSizeWritesEverythingOnABlockingPipe() throws Exception
     {
-        POSIX libc = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, libc.pipe(ends));
         byte[] expected = new byte[3 * DescriptorChannel.GATHER_SIZE + 17];
         new Random(7).nextBytes(expected);
         ByteBuffer[] sources = new ByteBuffer[expected.length / 1000 + 1];
@@ -64,16 +61,7 @@ public class DescriptorChannelTest
             int from = i * 1000;
             sources[i] = ByteBuffer.wrap(expected, from, Math.min(1000, expected.length - from));
         }
-        ByteArrayOutputStream received = new ByteArrayOutputStream();
-        Thread reader = new Thread(() -> received.writeBytes(read(libc, ends[0], expected.length)));
-        reader.start();
-        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
-        {
-            assertEquals(expected.length, channel.write(sources));
-        }
-        reader.join(30_000);
-        libc.close(ends[0]);
-        assertArrayEquals(expected, received.toByteArray());
+        assertBlockingWriteDelivers(expected, sources);
     }
 
     @Test
@@ -111,9 +99,6 @@ public class DescriptorChannelTest
     @Test
     public void testDirectBuffersGoInWritevsFromTheirPositionsPastTheIovecLimit() throws Exception
     {
-        POSIX libc = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, libc.pipe(ends));
         byte[] expected = new byte[3 * DescriptorChannel.MAX_IOVECS * 1000 + 17];
         new Random(13).nextBytes(expected);
         // Direct buffers with a skipped prefix each, and empty heap buffers among them.
@@ -128,16 +113,7 @@ public class DescriptorChannelTest
             sources[2 * i] = direct;
             sources[2 * i + 1] = ByteBuffer.allocate(0);
         }
-        ByteArrayOutputStream received = new ByteArrayOutputStream();
-        Thread reader = new Thread(() -> received.writeBytes(read(libc, ends[0], expected.length)));
-        reader.start();
-        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
-        {
-            assertEquals(expected.length, channel.write(sources));
-        }
-        reader.join(30_000);
-        libc.close(ends[0]);
-        assertArrayEquals(expected, received.toByteArray());
+        assertBlockingWriteDelivers(expected, sources);
         for (ByteBuffer source : sources)
         {
             assertEquals(0, source.remaining());
@@ -176,6 +152,26 @@ public class DescriptorChannelTest
             libc.close(ends[0]);
             libc.close(ends[1]);
         }
+    }
+
+    /**
+     * Writes the sources with one call on a blocking pipe that a thread reads meanwhile, and checks what arrived.
+     */
+    private static void assertBlockingWriteDelivers(byte[] expected, ByteBuffer[] sources) throws Exception
+    {
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        ByteArrayOutputStream received = new ByteArrayOutputStream();
+        Thread reader = new Thread(() -> received.writeBytes(read(libc, ends[0], expected.length)));
+        reader.start();
+        try (DescriptorChannel channel = new DescriptorChannel(Posix.get(), ends[1]))
+        {
+            assertEquals(expected.length, channel.write(sources));
+        }
+        reader.join(30_000);
+        libc.close(ends[0]);
+        assertArrayEquals(expected, received.toByteArray());
     }
 
     private static byte[] read(POSIX libc, int fd, int length)
