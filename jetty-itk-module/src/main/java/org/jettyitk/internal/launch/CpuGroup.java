@@ -21,7 +21,7 @@ import org.slf4j.LoggerFactory;
  * a scheduling group of its own. The scheduler then shares the CPU between the front and each worker as groups,
  * not between their threads, and a wake-up across groups preempts what runs: a request crosses front, worker and
  * front again, so on the benchmark's 75 KB page the worker switched threads 4.5 times per request against 1.5,
- * and the ratio to plain Jetty fell from 0.69 to 0.55 ({@code docs/benchmarks.md}).</p>
+ * and the ratio to plain Jetty fell from about 0.7 to 0.55 ({@code docs/benchmarks.md}).</p>
  * <p>The autogroup applies only to tasks in the root of the CPU controller's hierarchy. At start, as root, a front
  * that finds itself there makes a CPU cgroup {@code jetty-itk-PID} under that root and moves its whole process
  * there: the workers and the spawner it starts afterwards are born in it. A front already in a CPU cgroup of its

@@ -159,7 +159,7 @@ public final class DescriptorChannel implements GatheringByteChannel
     private static int directRun(ByteBuffer[] sources, int from, int end)
     {
         int count = 0;
-        while (from + count < end && count < MAX_IOVECS && (sources[from + count].isDirect() || !sources[from + count].hasRemaining()))
+        while (from + count < end && count < MAX_IOVECS && (!sources[from + count].hasRemaining() || Posix.isAddressable(sources[from + count])))
         {
             count++;
         }

@@ -593,11 +593,19 @@ public final class Posix
     }
 
     /**
+     * @return whether {@link #writev} can write the buffer from its own memory: a direct buffer with a native address
+     */
+    public static boolean isAddressable(ByteBuffer buffer)
+    {
+        return buffer.isDirect() && MemoryIO.getInstance().getDirectBufferAddress(buffer) != 0;
+    }
+
+    /**
      * Writes direct buffers with one {@code writev}, from their positions, and moves the positions by what was
      * written: the kernel copies from the buffers' own memory, where a single {@code write} of several buffers
      * would first need them copied into one.
      * @param iovecs a direct buffer in native order with room for {@code 16 * count} bytes, of the caller
-     * @param sources direct buffers, or empty ones
+     * @param sources buffers that are {@link #isAddressable addressable}, or empty
      * @param blocking whether the descriptor is in blocking mode: then a write interrupted by a signal is retried;
      * in non-blocking mode it returns 0, as it does when the descriptor would block
      * @return the bytes written
@@ -611,9 +619,10 @@ public final class Posix
         for (int i = offset; i < offset + count; i++)
         {
             ByteBuffer source = sources[i];
-            if (!source.isDirect() && source.hasRemaining())
-                throw new IllegalArgumentException("writev of a heap buffer: " + source);
-            iovecs.putLong(source.isDirect() ? memory.getDirectBufferAddress(source) + source.position() : 0);
+            long base = source.hasRemaining() ? memory.getDirectBufferAddress(source) : 0;
+            if (base == 0 && source.hasRemaining())
+                throw new IllegalArgumentException("writev of a buffer with no native address: " + source);
+            iovecs.putLong(base == 0 ? 0 : base + source.position());
             iovecs.putLong(source.remaining());
             total += source.remaining();
         }
