@@ -233,8 +233,9 @@ public final class CpuGroup
     {
         try
         {
-            // Line by line: Files.readString() on some procfs files returns their first byte only.
-            List<String> lines = Files.readAllLines(path, StandardCharsets.UTF_8);
+            // Line by line: Files.readString() on some procfs files returns their first byte only. ISO-8859-1 takes
+            // any byte: a mount point that is not UTF-8 must not hide the others.
+            List<String> lines = Files.readAllLines(path, StandardCharsets.ISO_8859_1);
             return String.join("\n", lines);
         }
         catch (IOException | RuntimeException x)
