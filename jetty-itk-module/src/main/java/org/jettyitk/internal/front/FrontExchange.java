@@ -4,7 +4,6 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.time.Duration;
 import java.util.HashSet;
-import java.util.Locale;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
@@ -75,7 +74,6 @@ class FrontExchange implements Stream.Listener
      * reads arrive in pieces of a few KiB, and each frame costs the worker a wake-up of the reading servlet.
      */
     static final int REQUEST_GATHER_SIZE = Wire.WORKER_MAX_FRAME_SIZE;
-    private static final String FACTS_HEADER = ConnectionFacts.HEADER.toLowerCase(Locale.ROOT);
 
     private final Worker worker;
     private final Request request;
@@ -214,7 +212,7 @@ class FrontExchange implements Stream.Listener
     static boolean isPrivate(String lowerCaseName)
     {
         return lowerCaseName.equals("forwarded") || lowerCaseName.startsWith("x-forwarded-") ||
-            lowerCaseName.equals(FACTS_HEADER) || FieldNames.isPrivate(lowerCaseName);
+            lowerCaseName.equals(ConnectionFacts.LOWER_CASE_HEADER) || FieldNames.isPrivate(lowerCaseName);
     }
 
     private void startRequestContent()

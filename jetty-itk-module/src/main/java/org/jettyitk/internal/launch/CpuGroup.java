@@ -70,7 +70,7 @@ public final class CpuGroup
 
     /**
      * Decides from the kernel's own descriptions, with no side effect.
-     * @param autogroup the content of {@code /proc/sys/kernel/sched_autogroup_enabled}, or null if absent
+     * @param autogroup the content of {@code /proc/sys/kernel/sched_autogroup_enabled}, empty or null if absent
      * @param cgroups the content of {@code /proc/self/cgroup}
      * @param mountInfo the content of {@code /proc/self/mountinfo}
      * @param subtreeControl reads a cgroup v2 directory's {@code cgroup.subtree_control} or {@code cgroup.controllers},
@@ -160,9 +160,7 @@ public final class CpuGroup
      */
     public static Optional<Path> join()
     {
-        String autogroup = read(AUTOGROUP_SETTING);
-        Plan plan = plan(autogroup, Optional.ofNullable(read(Path.of("/proc/self/cgroup"))).orElse(""),
-            Optional.ofNullable(read(Path.of("/proc/self/mountinfo"))).orElse(""), path -> Optional.ofNullable(read(path)).orElse(""));
+        Plan plan = plan(read(AUTOGROUP_SETTING), read(Path.of("/proc/self/cgroup")), read(Path.of("/proc/self/mountinfo")), CpuGroup::read);
         if (plan.hierarchy() == null)
         {
             if (plan.needed())
@@ -229,6 +227,9 @@ public final class CpuGroup
         }
     }
 
+    /**
+     * @return the file's lines, joined; empty if it cannot be read
+     */
     private static String read(Path path)
     {
         try
@@ -240,7 +241,7 @@ public final class CpuGroup
         }
         catch (IOException | RuntimeException x)
         {
-            return null;
+            return "";
         }
     }
 }

@@ -5,6 +5,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.SocketAddress;
 import java.net.UnknownHostException;
+import java.util.Locale;
 import java.util.regex.Pattern;
 
 /**
@@ -29,6 +30,8 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
 {
     /** The private request header that carries the facts from the front to the worker. */
     public static final String HEADER = "Itk-Connection";
+    /** {@link #HEADER} as a field's lower-case name: HPACK's spelling. */
+    public static final String LOWER_CASE_HEADER = HEADER.toLowerCase(Locale.ROOT);
     public static final int VERSION = 1;
     /** Longest value accepted: two bracketed IPv6 literals with ports and the keys fit well within it. */
     public static final int MAX_VALUE_LENGTH = 256;

@@ -31,7 +31,6 @@ public final class FieldNames
     public static final String NAMES = "itk-names";
     /** The private request field carrying the client's {@code Host} header. */
     public static final String HOST = "itk-host";
-    private static final String FACTS = StringUtil.asciiToLowerCase(ConnectionFacts.HEADER);
 
     private FieldNames()
     {
@@ -128,7 +127,7 @@ public final class FieldNames
             HttpField client;
             if (HOST.equals(lowerCase))
                 client = new HttpField(HttpHeader.HOST, names.getOrDefault("host", HttpHeader.HOST.asString()), field.getValue());
-            else if (!NAMES.equals(lowerCase) && !FACTS.equals(lowerCase))
+            else if (!NAMES.equals(lowerCase) && !ConnectionFacts.LOWER_CASE_HEADER.equals(lowerCase))
                 client = restore(field, names);
             else
                 continue;

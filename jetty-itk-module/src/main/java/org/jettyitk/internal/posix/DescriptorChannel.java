@@ -140,14 +140,7 @@ public final class DescriptorChannel implements GatheringByteChannel
             int wrote = writeOnce(gather);
             written += wrote;
             // The sources give up what the pipe took, in order.
-            int left = wrote;
-            for (int i = next; i <= last && left > 0; i++)
-            {
-                ByteBuffer part = sources[i];
-                int count = Math.min(part.remaining(), left);
-                part.position(part.position() + count);
-                left -= count;
-            }
+            Posix.consume(sources, next, last + 1, wrote);
             if (wrote < gathered)
                 return written;
         }

@@ -593,6 +593,22 @@ public final class Posix
     }
 
     /**
+     * Moves the positions of {@code sources[from]} up to {@code sources[to - 1]} by {@code bytes} in all, in order:
+     * what one system call took of several buffers.
+     */
+    static void consume(ByteBuffer[] sources, int from, int to, long bytes)
+    {
+        long left = bytes;
+        for (int i = from; i < to && left > 0; i++)
+        {
+            ByteBuffer source = sources[i];
+            int taken = (int)Math.min(source.remaining(), left);
+            source.position(source.position() + taken);
+            left -= taken;
+        }
+    }
+
+    /**
      * @return whether {@link #writev} can write the buffer from its own memory: a direct buffer with a native address
      */
     public static boolean isAddressable(ByteBuffer buffer)
@@ -634,14 +650,7 @@ public final class Posix
             {
                 if (written == 0 && total > 0 && blocking)
                     throw new IOException("writev(" + fd + ") of " + total + " bytes wrote nothing");
-                long left = written;
-                for (int i = offset; i < offset + count && left > 0; i++)
-                {
-                    ByteBuffer source = sources[i];
-                    int taken = (int)Math.min(source.remaining(), left);
-                    source.position(source.position() + taken);
-                    left -= taken;
-                }
+                consume(sources, offset, offset + count, written);
                 return written;
             }
             int errno = libc.errno();
