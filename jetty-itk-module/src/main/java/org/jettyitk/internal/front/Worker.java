@@ -291,7 +291,7 @@ public class Worker implements Dumpable
             fieldSize(HttpHeader.C_AUTHORITY.asString(), request.getHttpURI().getAuthority()) +
             fieldSize(HttpHeader.C_SCHEME.asString(), request.getHttpURI().getScheme()) +
             fieldSize(HttpHeader.C_PATH.asString(), request.getHttpURI().getPathQuery()) +
-            fieldSize(HttpHeader.CONTENT_LENGTH.asString(), Long.toString(Long.MAX_VALUE));
+            MAX_CONTENT_LENGTH_FIELD_SIZE;
         for (HttpField field : request.getHttpFields())
         {
             String name = field.getLowerCaseName();
@@ -302,6 +302,9 @@ public class Worker implements Dumpable
         int max = maxHeaderListSize();
         return max > 0 && size > max ? HttpStatus.REQUEST_HEADER_FIELDS_TOO_LARGE_431 : 0;
     }
+
+    /** The size of the largest {@code content-length} the encoder may add. */
+    private static final long MAX_CONTENT_LENGTH_FIELD_SIZE = fieldSize(HttpHeader.CONTENT_LENGTH.asString(), Long.toString(Long.MAX_VALUE));
 
     private static long fieldSize(String name, String value)
     {

@@ -38,10 +38,7 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
     /** What stands for an address that is not an IP address: the unspecified address, port 0. */
     public static final InetSocketAddress UNKNOWN = new InetSocketAddress(ipv4(new byte[4]), 0);
     private static final Pattern PROTOCOL = Pattern.compile("HTTP/[0-9](\\.[0-9])?");
-    private static final String OCTET = "(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])";
-    private static final Pattern IPV4 = Pattern.compile(OCTET + "\\." + OCTET + "\\." + OCTET + "\\." + OCTET);
     private static final Pattern IPV6 = Pattern.compile("[0-9A-Fa-f:][0-9A-Fa-f:.]*");
-    private static final Pattern PORT = Pattern.compile("0|[1-9][0-9]{0,4}");
 
     public ConnectionFacts
     {
@@ -102,16 +99,9 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
      */
     public static InetAddress parseLiteral(String text)
     {
-        if (IPV4.matcher(text).matches())
-        {
-            String[] octets = text.split("\\.");
-            byte[] bytes = new byte[4];
-            for (int i = 0; i < 4; i++)
-            {
-                bytes[i] = (byte)Integer.parseInt(octets[i]);
-            }
-            return ipv4(bytes);
-        }
+        byte[] ipv4 = parseIpv4(text);
+        if (ipv4 != null)
+            return ipv4(ipv4);
         // Starting with a hex digit or ':' and holding a ':', a text is parsed by InetAddress.getByName() as an
         // IPv6 literal or refused: it is never looked up as a name.
         if (text.indexOf(':') >= 0 && IPV6.matcher(text).matches())
@@ -216,15 +206,58 @@ public record ConnectionFacts(InetSocketAddress remote, InetSocketAddress local,
         // As format() writes them: IPv6 in brackets, IPv4 bare, so that the last ':' always starts the port.
         if (bracketed != (host.indexOf(':') >= 0))
             throw new IllegalArgumentException(HEADER + " IPv6 address must be, and only it, in brackets: " + text);
-        if (!PORT.matcher(port).matches() || Integer.parseInt(port) > 65535)
+        int portNumber = parseDecimal(port, 0, port.length(), 65535);
+        if (portNumber < 0)
             throw new IllegalArgumentException(HEADER + " bad port: " + text);
         try
         {
-            return new InetSocketAddress(parseLiteral(host), Integer.parseInt(port));
+            return new InetSocketAddress(parseLiteral(host), portNumber);
         }
         catch (IllegalArgumentException x)
         {
             throw new IllegalArgumentException(HEADER + " address is not a numeric literal: " + text, x);
         }
+    }
+
+    /**
+     * @return the four bytes of an IPv4 address written as four decimal numbers of 0 to 255 without leading zeros,
+     * or null when the text is not one. Parsed by hand: a worker parses the facts of each new client connection.
+     */
+    private static byte[] parseIpv4(String text)
+    {
+        byte[] bytes = new byte[4];
+        int start = 0;
+        for (int i = 0; i < 4; i++)
+        {
+            int end = i < 3 ? text.indexOf('.', start) : text.length();
+            if (end < 0)
+                return null;
+            int octet = parseDecimal(text, start, end, 255);
+            if (octet < 0)
+                return null;
+            bytes[i] = (byte)octet;
+            start = end + 1;
+        }
+        return bytes;
+    }
+
+    /**
+     * @return the value of {@code text[start, end)} as a decimal number without sign or leading zeros (but
+     * {@code 0} itself), at most {@code max} (an octet or a port: five digits at most); -1 when it is not one
+     */
+    private static int parseDecimal(String text, int start, int end, int max)
+    {
+        int length = end - start;
+        if (length < 1 || length > 5 || (length > 1 && text.charAt(start) == '0'))
+            return -1;
+        int value = 0;
+        for (int i = start; i < end; i++)
+        {
+            char c = text.charAt(i);
+            if (c < '0' || c > '9')
+                return -1;
+            value = value * 10 + (c - '0');
+        }
+        return value <= max ? value : -1;
     }
 }

@@ -1,7 +1,9 @@
 package org.jettyitk.internal.pipe;
 
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
@@ -31,6 +33,13 @@ public final class FieldNames
     public static final String NAMES = "itk-names";
     /** The private request field carrying the client's {@code Host} header. */
     public static final String HOST = "itk-host";
+    /**
+     * Most {@value #NAMES} values kept parsed, and the longest: a bound on what the values of workers or clients
+     * can make it hold (at most 256 KiB of text); past it, the cache starts over.
+     */
+    static final int MAX_PARSED = 512;
+    static final int MAX_PARSED_LENGTH = 512;
+    private static final Map<String, Map<String, String>> PARSED = new ConcurrentHashMap<>();
 
     private FieldNames()
     {
@@ -80,19 +89,53 @@ public final class FieldNames
     public static Map<String, String> names(HttpFields fields)
     {
         Map<String, String> names = null;
+        boolean merged = false;
         for (HttpField field : fields)
         {
             if (!NAMES.equals(field.getLowerCaseName()))
                 continue;
+            Map<String, String> listed = parsed(field.getValue());
             if (names == null)
-                names = new HashMap<>();
-            for (String name : StringUtil.csvSplit(field.getValue()))
             {
-                if (isToken(name))
-                    names.putIfAbsent(StringUtil.asciiToLowerCase(name), name);
+                names = listed;
+            }
+            else
+            {
+                if (!merged)
+                    names = new HashMap<>(names);
+                merged = true;
+                for (Map.Entry<String, String> entry : listed.entrySet())
+                {
+                    names.putIfAbsent(entry.getKey(), entry.getValue());
+                }
             }
         }
         return names == null ? Map.of() : names;
+    }
+
+    /**
+     * @return the spellings one {@value #NAMES} value lists, unmodifiable; the same few values come with every
+     * message of a client or an app, so the short ones are kept parsed
+     */
+    private static Map<String, String> parsed(String value)
+    {
+        Map<String, String> names = PARSED.get(value);
+        if (names != null)
+            return names;
+        Map<String, String> spellings = new HashMap<>();
+        for (String name : StringUtil.csvSplit(value))
+        {
+            if (isToken(name))
+                spellings.putIfAbsent(StringUtil.asciiToLowerCase(name), name);
+        }
+        names = Collections.unmodifiableMap(spellings);
+        if (value.length() <= MAX_PARSED_LENGTH)
+        {
+            if (PARSED.size() >= MAX_PARSED)
+                PARSED.clear();
+            PARSED.put(value, names);
+        }
+        return names;
     }
 
     /**
@@ -148,7 +191,7 @@ public final class FieldNames
         return false;
     }
 
-        private static boolean isToken(String name)
+    private static boolean isToken(String name)
     {
         // A token in lower case is what HTTP/2 allows as a name; a pseudo header is none.
         return !name.startsWith(":") && HttpTokens.isLegalH2H3FieldName(StringUtil.asciiToLowerCase(name));

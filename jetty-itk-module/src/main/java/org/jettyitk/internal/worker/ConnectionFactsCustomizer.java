@@ -7,7 +7,9 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
 import org.eclipse.jetty.http.HttpException;
+import org.eclipse.jetty.http.HttpField;
 import org.eclipse.jetty.http.HttpFields;
+import org.eclipse.jetty.http.HttpHeader;
 import org.eclipse.jetty.http.HttpStatus;
 import org.eclipse.jetty.http.MetaData;
 import org.eclipse.jetty.server.ConnectionMetaData;
@@ -92,7 +94,9 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
 
     /**
      * Sends with each response head the spelling of its field names, which HPACK sends lower-case, so that the front
-     * gives an HTTP/1 client the names as the tenant set them.
+     * gives an HTTP/1 client the names as the tenant set them. A final response crosses the pipe without its
+     * {@code Server} and {@code Date}: the tenant's response has them, as on a plain Jetty, and the front gives the
+     * client its own in their place.
      */
     private static class NamesHttpStream extends HttpStream.Wrapper
     {
@@ -109,9 +113,16 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
 
         private static MetaData.Response withNames(MetaData.Response response)
         {
-            HttpFields.Mutable fields = HttpFields.build(response.getHttpFields());
-            FieldNames.addNames(response.getHttpFields(), fields);
-            if (fields.size() == response.getHttpFields().size())
+            HttpFields original = response.getHttpFields();
+            boolean interim = HttpStatus.isInformational(response.getStatus());
+            HttpFields.Mutable fields = HttpFields.build(original.size() + 1);
+            for (HttpField field : original)
+            {
+                if (interim || (field.getHeader() != HttpHeader.SERVER && field.getHeader() != HttpHeader.DATE))
+                    fields.add(field);
+            }
+            FieldNames.addNames(fields, fields);
+            if (fields.size() == original.size() && interim)
                 return response;
             return new MetaData.Response(response.getStatus(), response.getReason(), response.getHttpVersion(), fields, response.getContentLength(), response.getTrailersSupplier());
         }

@@ -2,6 +2,7 @@ package org.jettyitk.internal.pipe;
 
 import java.nio.charset.Charset;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 
 import org.eclipse.jetty.http.HttpField;
@@ -111,6 +112,23 @@ public class FieldNamesTest
         HttpField secret = worker.getField("x-secret");
         assertSame(secret, FieldNames.restore(secret, names));
         assertEquals("X-OTHER", FieldNames.restore(worker.getField("x-other"), names).getName());
+    }
+
+    @Test
+    public void testSeveralListsKeepTheFirstSpellingWhetherParsedOrKept()
+    {
+        HttpFields first = HttpFields.build().add("x-a", "1").add(FieldNames.NAMES, "X-A").add(FieldNames.NAMES, "x-B,x-a");
+        HttpFields alone = HttpFields.build().add("x-a", "1").add(FieldNames.NAMES, "X-A");
+        String longName = "X-" + "Long".repeat(FieldNames.MAX_PARSED_LENGTH / 4);
+        HttpFields longList = HttpFields.build().add(FieldNames.NAMES, "X-A," + longName);
+
+        for (int round = 0; round < 2; round++)
+        {
+            // The second round reads the lists kept parsed: merging two must not change what one of them says.
+            assertEquals(Map.of("x-a", "X-A", "x-b", "x-B"), FieldNames.names(first));
+            assertEquals(Map.of("x-a", "X-A"), FieldNames.names(alone));
+            assertEquals(Map.of("x-a", "X-A", longName.toLowerCase(Locale.ROOT), longName), FieldNames.names(longList));
+        }
     }
 
     @Test
