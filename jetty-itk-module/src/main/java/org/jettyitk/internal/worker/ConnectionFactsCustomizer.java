@@ -2,7 +2,6 @@ package org.jettyitk.internal.worker;
 
 import java.net.SocketAddress;
 import java.nio.ByteBuffer;
-import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 
@@ -45,10 +44,19 @@ public class ConnectionFactsCustomizer implements HttpConfiguration.Customizer
         ConnectionFacts facts;
         try
         {
-            List<String> values = request.getHeaders().getValuesList(ConnectionFacts.HEADER);
-            if (values.size() > 1)
-                throw new IllegalArgumentException(ConnectionFacts.HEADER + " " + values.size() + " copies, the front sends one");
-            facts = parse(values.isEmpty() ? null : values.get(0));
+            String value = null;
+            int copies = 0;
+            for (HttpField field : request.getHeaders())
+            {
+                if (ConnectionFacts.LOWER_CASE_HEADER.equals(field.getLowerCaseName()))
+                {
+                    value = field.getValue();
+                    copies++;
+                }
+            }
+            if (copies > 1)
+                throw new IllegalArgumentException(ConnectionFacts.HEADER + " " + copies + " copies, the front sends one");
+            facts = parse(value);
         }
         catch (IllegalArgumentException x)
         {
