@@ -6,6 +6,7 @@ import java.nio.ByteOrder;
 import java.nio.channels.ClosedChannelException;
 import java.nio.channels.GatheringByteChannel;
 import java.nio.file.Path;
+import java.util.Arrays;
 import java.util.concurrent.atomic.AtomicBoolean;
 
 /**
@@ -25,7 +26,7 @@ import java.util.concurrent.atomic.AtomicBoolean;
  */
 public final class DescriptorChannel implements GatheringByteChannel
 {
-    /** The most bytes of several buffers gathered into one {@code write}. */
+    /** The most bytes of heap buffers staged (copied into a direct buffer) for one {@code writev}. */
     public static final int GATHER_SIZE = 128 * 1024;
     private static final int MIN_GATHER_SIZE = 8 * 1024;
     /** The most buffers in one {@code writev}, far below Linux's {@code IOV_MAX} (1024). */
@@ -35,8 +36,10 @@ public final class DescriptorChannel implements GatheringByteChannel
     private final int fd;
     private final boolean blocking;
     private final AtomicBoolean open = new AtomicBoolean(true);
-    private ByteBuffer gather;
+    private ByteBuffer staging;
     private ByteBuffer iovecs;
+    /** The buffers of one writev: the sources, or their staged copies. */
+    private ByteBuffer[] parts;
 
     /**
      * @param fd a descriptor in blocking mode this channel owns from now on: {@link #close()} closes it
@@ -70,9 +73,9 @@ public final class DescriptorChannel implements GatheringByteChannel
      * their frames' bytes.</p>
      * <p>Several buffers go in one system call, as FileChannel's {@code writev} sent them: an HTTP/2 flush is a frame
      * header, its payload, the next header and so on, and a write per buffer would wake the reader at the other end
-     * once per buffer. Direct buffers (Jetty's pooled buffers are, by default) go in one {@code writev} of up to
-     * {@link #MAX_IOVECS} buffers, from their own memory; others are gathered into a buffer of this channel of at
-     * most {@link #GATHER_SIZE} bytes and written with one {@code write}.</p>
+     * once per buffer. Up to {@link #MAX_IOVECS} buffers go in one {@code writev}: direct buffers (Jetty's pooled
+     * buffers are, by default) from their own memory, others copied first into a direct buffer of this channel of
+     * at most {@link #GATHER_SIZE} bytes.</p>
      */
     @Override
     public synchronized long write(ByteBuffer[] sources, int offset, int length) throws IOException
@@ -90,73 +93,59 @@ public final class DescriptorChannel implements GatheringByteChannel
             }
             if (next == end)
                 return written;
-            ByteBuffer source = sources[next];
-            int following = next + 1;
-            while (following < end && !sources[following].hasRemaining())
+            // One writev of up to MAX_IOVECS buffers: a direct buffer from its own memory, any other copied into
+            // the staging buffer first, as the JDK's FileChannel does. A small heap buffer among direct ones (a
+            // frame header before its payload) then costs a copy of itself alone, never of its neighbours.
+            int count = Math.min(end - next, MAX_IOVECS);
+            long heapBytes = 0;
+            for (int i = next; i < next + count; i++)
             {
-                following++;
+                if (!Posix.isAddressable(sources[i]))
+                    heapBytes += sources[i].remaining();
             }
-            // Direct buffers (Jetty's pooled ones, by default) go in one writev, from their own memory.
-            int direct = following == end ? 1 : directRun(sources, next, end);
-            if (direct > 1)
+            ByteBuffer stage = heapBytes == 0 ? null : stagingBuffer((int)Math.min(heapBytes, GATHER_SIZE));
+            ByteBuffer[] parts = parts();
+            int used = 0;
+            while (used < count)
             {
-                written += posix.writev(fd, iovecs(), sources, next, direct, blocking);
-                int after = next + direct;
-                while (next < after && !sources[next].hasRemaining())
+                ByteBuffer source = sources[next + used];
+                if (!source.hasRemaining() || Posix.isAddressable(source))
                 {
-                    next++;
+                    parts[used++] = source;
+                    continue;
                 }
-                // A short write (the pipe took what it had room for): the rest waits for the next call.
-                if (next < after)
-                    return written;
-                continue;
+                int at = stage.position();
+                int bytes = Math.min(stage.remaining(), source.remaining());
+                if (bytes == 0)
+                    break;
+                stage.put(at, source, source.position(), bytes);
+                stage.position(at + bytes);
+                parts[used++] = stage.slice(at, bytes);
+                // A buffer staged in part ends this writev: what follows must wait for the rest of it.
+                if (bytes < source.remaining())
+                    break;
             }
-            // One buffer alone, or one that fills the gathering buffer by itself, is written as it is.
-            if (following == end || source.remaining() >= GATHER_SIZE)
+            long offered = 0;
+            for (int i = 0; i < used; i++)
             {
-                written += writeOnce(source);
-                // A short write (the pipe took what it had room for): the rest waits for the next call.
-                if (source.hasRemaining())
-                    return written;
-                continue;
+                offered += parts[i].remaining();
             }
-            long total = 0;
-            for (int i = next; i < end && total < GATHER_SIZE; i++)
-            {
-                total += sources[i].remaining();
-            }
-            ByteBuffer gather = gatherBuffer((int)Math.min(total, GATHER_SIZE));
-            int last = next;
-            for (int i = next; i < end && gather.hasRemaining(); i++)
-            {
-                ByteBuffer part = sources[i];
-                int count = Math.min(part.remaining(), gather.remaining());
-                gather.put(gather.position(), part, part.position(), count);
-                gather.position(gather.position() + count);
-                last = i;
-            }
-            gather.flip();
-            int gathered = gather.remaining();
-            int wrote = writeOnce(gather);
+            long wrote = posix.writev(fd, iovecs(), parts, 0, used, blocking);
+            Arrays.fill(parts, 0, used, null);
             written += wrote;
             // The sources give up what the pipe took, in order.
-            Posix.consume(sources, next, last + 1, wrote);
-            if (wrote < gathered)
+            Posix.consume(sources, next, next + used, wrote);
+            // A short write (the pipe took what it had room for): the rest waits for the next call.
+            if (wrote < offered)
                 return written;
         }
     }
 
-    /**
-     * @return how many buffers from {@code from} on are direct or empty, at most {@link #MAX_IOVECS}
-     */
-    private static int directRun(ByteBuffer[] sources, int from, int end)
+    private ByteBuffer[] parts()
     {
-        int count = 0;
-        while (from + count < end && count < MAX_IOVECS && (!sources[from + count].hasRemaining() || Posix.isAddressable(sources[from + count])))
-        {
-            count++;
-        }
-        return count;
+        if (parts == null)
+            parts = new ByteBuffer[MAX_IOVECS];
+        return parts;
     }
 
     private ByteBuffer iovecs()
@@ -166,21 +155,16 @@ public final class DescriptorChannel implements GatheringByteChannel
         return iovecs;
     }
 
-    private int writeOnce(ByteBuffer source) throws IOException
-    {
-        return blocking ? posix.write(fd, source) : posix.writeNonBlocking(fd, source);
-    }
-
     /**
-     * @return the gathering buffer, cleared, with room for {@code size} bytes: it grows with the largest flush
-     * seen, up to {@link #GATHER_SIZE}, so that a channel that writes small requests keeps a small one
+     * @return the staging buffer, cleared, with room for {@code size} bytes: it grows with the most heap bytes of
+     * one flush seen, up to {@link #GATHER_SIZE}, so that a channel that writes small requests keeps a small one
      */
-    private ByteBuffer gatherBuffer(int size)
+    private ByteBuffer stagingBuffer(int size)
     {
-        if (gather == null || gather.capacity() < size)
-            gather = ByteBuffer.allocateDirect(Math.min(GATHER_SIZE, Math.max(size, Math.max(MIN_GATHER_SIZE, gather == null ? 0 : gather.capacity() * 2))));
-        gather.clear();
-        return gather;
+        if (staging == null || staging.capacity() < size)
+            staging = ByteBuffer.allocateDirect(Math.min(GATHER_SIZE, Math.max(size, Math.max(MIN_GATHER_SIZE, staging == null ? 0 : staging.capacity() * 2))));
+        staging.clear();
+        return staging;
     }
 
     @Override

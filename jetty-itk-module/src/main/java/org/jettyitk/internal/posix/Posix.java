@@ -617,9 +617,9 @@ public final class Posix
     }
 
     /**
-     * Writes direct buffers with one {@code writev}, from their positions, and moves the positions by what was
-     * written: the kernel copies from the buffers' own memory, where a single {@code write} of several buffers
-     * would first need them copied into one.
+     * Writes direct buffers with one {@code writev}, from their positions: the kernel copies from the buffers' own
+     * memory, where a single {@code write} of several buffers would first need them copied into one. The positions
+     * do not move: the caller moves those of the buffers these stand for ({@link #consume}).
      * @param iovecs a direct buffer in native order with room for {@code 16 * count} bytes, of the caller
      * @param sources buffers that are {@link #isAddressable addressable}, or empty
      * @param blocking whether the descriptor is in blocking mode: then a write interrupted by a signal is retried;
@@ -650,7 +650,6 @@ public final class Posix
             {
                 if (written == 0 && total > 0 && blocking)
                     throw new IOException("writev(" + fd + ") of " + total + " bytes wrote nothing");
-                consume(sources, offset, offset + count, written);
                 return written;
             }
             int errno = libc.errno();

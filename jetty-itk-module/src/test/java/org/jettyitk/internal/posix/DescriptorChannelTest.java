@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.stream.IntStream;
 
 import jnr.posix.POSIX;
 import jnr.posix.POSIXFactory;
@@ -117,6 +118,67 @@ public class DescriptorChannelTest
         for (ByteBuffer source : sources)
         {
             assertEquals(0, source.remaining());
+        }
+    }
+
+    @Test
+    public void testHeapBuffersAmongDirectOnesArriveInOrderWhateverTheirSize() throws Exception
+    {
+        // As an HTTP/2 flush: a small heap header before each direct payload; and heap pieces larger than the
+        // staging buffer, one of them read-only, between direct ones.
+        int[] heapSizes = {9, 9, DescriptorChannel.GATHER_SIZE + 4321, 9, 2 * DescriptorChannel.GATHER_SIZE + 1, 0, 9};
+        int payload = 32 * 1024;
+        byte[] expected = new byte[IntStream.of(heapSizes).sum() + heapSizes.length * payload];
+        new Random(19).nextBytes(expected);
+        ByteBuffer[] sources = new ByteBuffer[2 * heapSizes.length];
+        int from = 0;
+        for (int i = 0; i < heapSizes.length; i++)
+        {
+            ByteBuffer heap = ByteBuffer.wrap(Arrays.copyOfRange(expected, from, from + heapSizes[i]));
+            sources[2 * i] = i == 2 ? heap.asReadOnlyBuffer() : heap;
+            from += heapSizes[i];
+            sources[2 * i + 1] = ByteBuffer.allocateDirect(payload).put(expected, from, payload).flip();
+            from += payload;
+        }
+        assertBlockingWriteDelivers(expected, sources);
+        for (ByteBuffer source : sources)
+        {
+            assertEquals(0, source.remaining());
+        }
+    }
+
+    @Test
+    public void testShortWriteOfHeapAndDirectBuffersMovesPositionsByWhatItTook() throws Exception
+    {
+        Posix posix = Posix.get();
+        POSIX libc = POSIXFactory.getNativePOSIX();
+        int[] ends = new int[2];
+        assertEquals(0, libc.pipe(ends));
+        try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
+        {
+            int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
+            byte[] expected = new byte[capacity + 3009];
+            new Random(23).nextBytes(expected);
+            ByteBuffer header = ByteBuffer.wrap(expected, 0, 9).slice();
+            ByteBuffer direct = ByteBuffer.allocateDirect(1000).put(expected, 9, 1000).flip();
+            ByteBuffer heap = ByteBuffer.wrap(expected, 1009, expected.length - 1009).slice();
+
+            long written = channel.write(new ByteBuffer[]{header, direct, heap});
+
+            assertEquals(capacity, written);
+            assertEquals(0, header.remaining());
+            assertEquals(0, direct.remaining());
+            assertEquals(expected.length - capacity, heap.remaining());
+            assertEquals(0, channel.write(new ByteBuffer[]{header, direct, heap}));
+            assertEquals(expected.length - capacity, heap.remaining());
+            assertArrayEquals(Arrays.copyOf(expected, capacity), read(libc, ends[0], capacity));
+            assertEquals(expected.length - capacity, channel.write(new ByteBuffer[]{header, direct, heap}));
+            assertArrayEquals(Arrays.copyOfRange(expected, capacity, expected.length), read(libc, ends[0], expected.length - capacity));
+        }
+        finally
+        {
+            libc.close(ends[0]);
+            libc.close(ends[1]);
         }
     }
 
