@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.Random;
+import java.util.function.Function;
 import java.util.stream.IntStream;
 
 import jnr.posix.POSIX;
@@ -14,7 +15,6 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 public class DescriptorChannelTest
 {
@@ -68,33 +68,9 @@ public class DescriptorChannelTest
     @Test
     public void testShortWriteOfAFullNonBlockingPipeMovesPositionsByWhatItTook() throws Exception
     {
-        Posix posix = Posix.get();
-        POSIX libc = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, libc.pipe(ends));
-        try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
-        {
-            int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
-            byte[] expected = new byte[capacity + 3000];
-            new Random(11).nextBytes(expected);
-            ByteBuffer first = ByteBuffer.wrap(expected, 0, 1000);
-            ByteBuffer second = ByteBuffer.wrap(expected, 1000, expected.length - 1000);
-
-            long written = channel.write(new ByteBuffer[]{first, second});
-
-            assertEquals(capacity, written);
-            assertEquals(0, first.remaining());
-            assertEquals(expected.length - capacity, second.remaining());
-            assertEquals(0, channel.write(new ByteBuffer[]{second}));
-            byte[] took = read(libc, ends[0], capacity);
-            assertArrayEquals(Arrays.copyOf(expected, capacity), took);
-            assertTrue(channel.write(new ByteBuffer[]{second}) > 0);
-        }
-        finally
-        {
-            libc.close(ends[0]);
-            libc.close(ends[1]);
-        }
+        assertShortWritesDeliver(3000, 11, expected -> new ByteBuffer[]{
+            ByteBuffer.wrap(expected, 0, 1000),
+            ByteBuffer.wrap(expected, 1000, expected.length - 1000)});
     }
 
     @Test
@@ -150,40 +126,27 @@ public class DescriptorChannelTest
     @Test
     public void testShortWriteOfHeapAndDirectBuffersMovesPositionsByWhatItTook() throws Exception
     {
-        Posix posix = Posix.get();
-        POSIX libc = POSIXFactory.getNativePOSIX();
-        int[] ends = new int[2];
-        assertEquals(0, libc.pipe(ends));
-        try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
-        {
-            int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
-            byte[] expected = new byte[capacity + 3009];
-            new Random(23).nextBytes(expected);
-            ByteBuffer header = ByteBuffer.wrap(expected, 0, 9).slice();
-            ByteBuffer direct = ByteBuffer.allocateDirect(1000).put(expected, 9, 1000).flip();
-            ByteBuffer heap = ByteBuffer.wrap(expected, 1009, expected.length - 1009).slice();
-
-            long written = channel.write(new ByteBuffer[]{header, direct, heap});
-
-            assertEquals(capacity, written);
-            assertEquals(0, header.remaining());
-            assertEquals(0, direct.remaining());
-            assertEquals(expected.length - capacity, heap.remaining());
-            assertEquals(0, channel.write(new ByteBuffer[]{header, direct, heap}));
-            assertEquals(expected.length - capacity, heap.remaining());
-            assertArrayEquals(Arrays.copyOf(expected, capacity), read(libc, ends[0], capacity));
-            assertEquals(expected.length - capacity, channel.write(new ByteBuffer[]{header, direct, heap}));
-            assertArrayEquals(Arrays.copyOfRange(expected, capacity, expected.length), read(libc, ends[0], expected.length - capacity));
-        }
-        finally
-        {
-            libc.close(ends[0]);
-            libc.close(ends[1]);
-        }
+        assertShortWritesDeliver(3009, 23, expected -> new ByteBuffer[]{
+            ByteBuffer.wrap(expected, 0, 9).slice(),
+            ByteBuffer.allocateDirect(1000).put(expected, 9, 1000).flip(),
+            ByteBuffer.wrap(expected, 1009, expected.length - 1009).slice()});
     }
 
     @Test
     public void testShortWritevOfAFullNonBlockingPipeMovesPositionsByWhatItTook() throws Exception
+    {
+        assertShortWritesDeliver(3000, 17, expected -> new ByteBuffer[]{
+            ByteBuffer.allocateDirect(1000).put(expected, 0, 1000).flip(),
+            ByteBuffer.allocateDirect(expected.length - 1000).put(expected, 1000, expected.length - 1000).flip()});
+    }
+
+    /**
+     * Writes to a non-blocking pipe of {@link #SMALL_PIPE} bytes the sources that {@code split} makes of
+     * {@code capacity + extra} random bytes, the pipe's capacity ending inside the last of them: the first write
+     * takes what fits and moves the positions by that alone, a write to the full pipe takes nothing and moves
+     * nothing, and once the pipe is read the rest follows.
+     */
+    private static void assertShortWritesDeliver(int extra, long seed, Function<byte[], ByteBuffer[]> split) throws Exception
     {
         Posix posix = Posix.get();
         POSIX libc = POSIXFactory.getNativePOSIX();
@@ -192,21 +155,24 @@ public class DescriptorChannelTest
         try (DescriptorChannel channel = DescriptorChannel.openNonBlockingPipe(Path.of("/proc/self/fd/" + ends[1])))
         {
             int capacity = posix.setPipeCapacity(ends[1], SMALL_PIPE);
-            byte[] expected = new byte[capacity + 3000];
-            new Random(17).nextBytes(expected);
-            ByteBuffer first = ByteBuffer.allocateDirect(1000).put(expected, 0, 1000).flip();
-            ByteBuffer second = ByteBuffer.allocateDirect(expected.length - 1000).put(expected, 1000, expected.length - 1000).flip();
+            byte[] expected = new byte[capacity + extra];
+            new Random(seed).nextBytes(expected);
+            ByteBuffer[] sources = split.apply(expected);
+            ByteBuffer last = sources[sources.length - 1];
 
-            long written = channel.write(new ByteBuffer[]{first, second});
+            long written = channel.write(sources);
 
             assertEquals(capacity, written);
-            assertEquals(0, first.remaining());
-            assertEquals(expected.length - capacity, second.remaining());
+            for (int i = 0; i < sources.length - 1; i++)
+            {
+                assertEquals(0, sources[i].remaining(), "source " + i);
+            }
+            assertEquals(expected.length - capacity, last.remaining());
             // Full: nothing taken, nothing moved.
-            assertEquals(0, channel.write(new ByteBuffer[]{first, second}));
-            assertEquals(expected.length - capacity, second.remaining());
+            assertEquals(0, channel.write(sources));
+            assertEquals(expected.length - capacity, last.remaining());
             assertArrayEquals(Arrays.copyOf(expected, capacity), read(libc, ends[0], capacity));
-            assertEquals(expected.length - capacity, channel.write(new ByteBuffer[]{first, second}));
+            assertEquals(expected.length - capacity, channel.write(sources));
             assertArrayEquals(Arrays.copyOfRange(expected, capacity, expected.length), read(libc, ends[0], expected.length - capacity));
         }
         finally
