@@ -40,6 +40,8 @@ public final class DescriptorChannel implements GatheringByteChannel
     private ByteBuffer iovecs;
     /** The buffers of one writev: the sources, or their staged copies. */
     private ByteBuffer[] parts;
+    /** Which sources of one writev go as they are (direct or empty), each looked at once. */
+    private boolean[] asIs;
 
     /**
      * @param fd a descriptor in blocking mode this channel owns from now on: {@link #close()} closes it
@@ -97,11 +99,14 @@ public final class DescriptorChannel implements GatheringByteChannel
             // the staging buffer first, as the JDK's FileChannel does. A small heap buffer among direct ones (a
             // frame header before its payload) then costs a copy of itself alone, never of its neighbours.
             int count = Math.min(end - next, MAX_IOVECS);
+            boolean[] asIs = asIs();
             long heapBytes = 0;
-            for (int i = next; i < next + count; i++)
+            for (int i = 0; i < count; i++)
             {
-                if (!Posix.isAddressable(sources[i]))
-                    heapBytes += sources[i].remaining();
+                ByteBuffer source = sources[next + i];
+                asIs[i] = !source.hasRemaining() || Posix.isAddressable(source);
+                if (!asIs[i])
+                    heapBytes += source.remaining();
             }
             ByteBuffer stage = heapBytes == 0 ? null : stagingBuffer((int)Math.min(heapBytes, GATHER_SIZE));
             ByteBuffer[] parts = parts();
@@ -109,7 +114,7 @@ public final class DescriptorChannel implements GatheringByteChannel
             while (used < count)
             {
                 ByteBuffer source = sources[next + used];
-                if (!source.hasRemaining() || Posix.isAddressable(source))
+                if (asIs[used])
                 {
                     parts[used++] = source;
                     continue;
@@ -146,6 +151,13 @@ public final class DescriptorChannel implements GatheringByteChannel
         if (parts == null)
             parts = new ByteBuffer[MAX_IOVECS];
         return parts;
+    }
+
+    private boolean[] asIs()
+    {
+        if (asIs == null)
+            asIs = new boolean[MAX_IOVECS];
+        return asIs;
     }
 
     private ByteBuffer iovecs()
