@@ -396,7 +396,8 @@ public class Worker implements Dumpable
      * <p>WebSockets do not hold the drain: they may last for hours. If some are open once the requests drained, the
      * front sends the worker SIGTERM instead, while its pipe still works both ways: the worker stops its server,
      * whose WebSocket containers close every session with 1001 (going away) through the tunnels, the clients
-     * answer, and the worker exits.</p>
+     * answer, and the worker exits. A session still opening when the stop begins is not closed so: it ends with
+     * its stream when the stopping server's connection times out (1006 for the client), as on a plain Jetty.</p>
      *
      * @return a future completed with the process once it has exited
      */
