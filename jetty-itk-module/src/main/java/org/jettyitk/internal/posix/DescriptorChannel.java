@@ -111,11 +111,13 @@ public final class DescriptorChannel implements GatheringByteChannel
             ByteBuffer stage = heapBytes == 0 ? null : stagingBuffer((int)Math.min(heapBytes, GATHER_SIZE));
             ByteBuffer[] parts = parts();
             int used = 0;
+            long offered = 0;
             while (used < count)
             {
                 ByteBuffer source = sources[next + used];
                 if (asIs[used])
                 {
+                    offered += source.remaining();
                     parts[used++] = source;
                     continue;
                 }
@@ -125,15 +127,11 @@ public final class DescriptorChannel implements GatheringByteChannel
                     break;
                 stage.put(at, source, source.position(), bytes);
                 stage.position(at + bytes);
+                offered += bytes;
                 parts[used++] = stage.slice(at, bytes);
                 // A buffer staged in part ends this writev: what follows must wait for the rest of it.
                 if (bytes < source.remaining())
                     break;
-            }
-            long offered = 0;
-            for (int i = 0; i < used; i++)
-            {
-                offered += parts[i].remaining();
             }
             long wrote = posix.writev(fd, iovecs(), parts, 0, used, blocking);
             Arrays.fill(parts, 0, used, null);
