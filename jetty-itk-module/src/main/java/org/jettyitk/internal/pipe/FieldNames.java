@@ -35,7 +35,8 @@ public final class FieldNames
     public static final String HOST = "itk-host";
     /**
      * Most {@value #NAMES} values kept parsed, and the longest: a bound on what the values of workers or clients
-     * can make it hold (at most 256 KiB of text); past it, the cache starts over.
+     * can make it hold (512 values of 512 characters at most, with the names each lists); past it, the cache
+     * starts over.
      */
     static final int MAX_PARSED = 512;
     static final int MAX_PARSED_LENGTH = 512;
@@ -136,6 +137,14 @@ public final class FieldNames
             PARSED.put(value, names);
         }
         return names;
+    }
+
+    /**
+     * @return how many {@value #NAMES} values are kept parsed now
+     */
+    static int parsedCount()
+    {
+        return PARSED.size();
     }
 
     /**

@@ -132,6 +132,25 @@ public class FieldNamesTest
     }
 
     @Test
+    public void testListsOfWorkersNeverGrowTheParsedCacheBeyondItsBound()
+    {
+        // A hostile worker (or client) sends a new itk-names value with every message: the cache, shared by every
+        // vhost of the front, starts over at its bound instead of growing, and each value is still parsed right.
+        for (int i = 0; i < 4 * FieldNames.MAX_PARSED; i++)
+        {
+            String name = "X-Flood-" + i;
+            HttpFields fields = HttpFields.build().add(FieldNames.NAMES, name + ",X-Other");
+            assertEquals(Map.of(name.toLowerCase(Locale.ROOT), name, "x-other", "X-Other"), FieldNames.names(fields));
+            assertTrue(FieldNames.parsedCount() <= FieldNames.MAX_PARSED, () -> FieldNames.parsedCount() + " values kept parsed");
+        }
+        // A value over the longest kept is parsed and not kept.
+        int before = FieldNames.parsedCount();
+        String longName = "X-" + "Long".repeat(FieldNames.MAX_PARSED_LENGTH);
+        assertEquals(Map.of(longName.toLowerCase(Locale.ROOT), longName), FieldNames.names(HttpFields.build().add(FieldNames.NAMES, longName)));
+        assertEquals(before, FieldNames.parsedCount());
+    }
+
+    @Test
     public void testPrivateNames()
     {
         assertTrue(FieldNames.isPrivate("itk-names"));
